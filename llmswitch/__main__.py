@@ -1,0 +1,5 @@
+import sys
+
+from llmswitch.cli import main
+
+sys.exit(main())

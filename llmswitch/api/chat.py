@@ -1,0 +1,93 @@
+"""`POST /v1/chat/completions`: decode and check the request once, then hand it to the executor."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import orjson
+
+from llmswitch.api.errors import GatewayError
+from llmswitch.api.server import Request
+from llmswitch.routing.executor import Call
+
+_MAX_TAGS = 2048
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def parse_tags(raw: bytes | None) -> str | None:
+    """`x-llmswitch-tags`: a JSON object, or `k=v,k2=v2` (a bare word means `word=true`). Stored as JSON."""
+    if not raw:
+        return None
+    if len(raw) > _MAX_TAGS:
+        raise GatewayError(400, f"x-llmswitch-tags is longer than {_MAX_TAGS} bytes", "invalid_tags")
+    text = raw.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise GatewayError(400, "x-llmswitch-tags is not a valid JSON object", "invalid_tags") from None
+        if not isinstance(obj, dict):
+            raise GatewayError(400, "x-llmswitch-tags is not a valid JSON object", "invalid_tags")
+        tags = {str(k): v if isinstance(v, str | int | float | bool) else str(v) for k, v in obj.items()}
+    else:
+        tags = {}
+        for part in text.split(","):
+            k, sep, v = part.strip().partition("=")
+            if k.strip():
+                tags[k.strip()] = v.strip() if sep else "true"
+    return orjson.dumps(tags).decode() if tags else None
+
+
+def decode_chat(req: Request) -> dict[str, Any]:
+    """The request body as a dict, checked just enough that no upstream gets a request we can tell is bad."""
+    try:
+        body = orjson.loads(req.body)
+    except orjson.JSONDecodeError:
+        raise GatewayError(400, "request body is not valid JSON", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "request body must be a JSON object", "invalid_request")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "`model` is required and must be a string", "invalid_model", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise GatewayError(
+            400, "`messages` is required and must be a non-empty array", "invalid_messages", param="messages"
+        )
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise GatewayError(
+                400,
+                f"messages[{i}] must be an object with a string `role`",
+                "invalid_messages",
+                param=f"messages[{i}]",
+            )
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise GatewayError(400, "`stream` must be a boolean", "invalid_stream", param="stream")
+    return body
+
+
+def chat_call(req: Request, key_id: str | None) -> Call:
+    tags = parse_tags(req.headers.get(b"x-llmswitch-tags"))
+    body = decode_chat(req)
+    stream = body.get("stream") is True
+    opts = body.get("stream_options")
+    want_usage = stream and isinstance(opts, dict) and opts.get("include_usage") is True
+    return Call(
+        request_id=new_request_id(),
+        ts=time.time(),
+        started=req.started,
+        key_id=key_id,
+        model=body["model"],
+        body=body,
+        raw=req.body,
+        stream=stream,
+        want_usage=want_usage,
+        tags=tags,
+    )

@@ -1,0 +1,272 @@
+"""The HTTP/1.1 front door: an asyncio protocol fed by llhttp (httptools), no web framework.
+
+One `ClientConnection` per TCP connection. Requests are handled one at a time per connection (HTTP/1.1
+semantics); a pipelined request waits its turn. Handlers get a `Request` and answer through the
+connection's `respond` / `start_stream` / `send_chunk` / `end_stream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import httptools
+
+from llmswitch.api.errors import GatewayError
+
+log = logging.getLogger("llmswitch.server")
+
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    413: b"Payload Too Large",
+    422: b"Unprocessable Entity",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+}
+
+
+class Request:
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "query", "started")
+
+    def __init__(
+        self,
+        method: bytes,
+        path: bytes,
+        query: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
+        keep_alive: bool,
+        started: float,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers  # lower-cased names; a repeated header keeps its last value
+        self.body = body
+        self.keep_alive = keep_alive
+        self.started = started  # perf_counter() when the head arrived
+
+
+Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+
+
+def _status_line(status: int) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, handler: Handler, max_body: int, clock: Callable[[], float]) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.clock = clock
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.closed = False
+        self.on_pause: Callable[[], None] | None = None  # set by a stream relay for back-pressure
+        self.on_resume: Callable[[], None] | None = None
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+        self._started = 0.0
+        self._queue: deque[Request] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._keep_alive = True
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(GatewayError(400, "protocol upgrades are not supported", "bad_request"))
+        except httptools.HttpParserError:
+            if not self._too_large:
+                self._reject(GatewayError(400, "malformed HTTP request", "bad_request"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # the client left: stop working (and paying) for it
+        if self.on_resume is not None:
+            self.on_resume()
+
+    def pause_writing(self) -> None:
+        if self.on_pause is not None:
+            self.on_pause()
+
+    def resume_writing(self) -> None:
+        if self.on_resume is not None:
+            self.on_resume()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._size = 0
+        self._started = self.clock()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        cl = self._headers.get(b"content-length")
+        if cl is not None and cl.isdigit() and int(cl) > self.max_body:
+            self._refuse_body()
+
+    def on_body(self, body: bytes) -> None:
+        if self._too_large:
+            return
+        self._size += len(body)
+        if self._size > self.max_body:
+            self._refuse_body()
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._too_large:  # the 413 went out already; the body was read only to let the client see it
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        url = self._url
+        path, _, query = url.partition(b"?")
+        req = Request(
+            self.parser.get_method(),
+            path,
+            query,
+            self._headers,
+            b"".join(self._body),
+            self.parser.should_keep_alive(),
+            self._started,
+        )
+        if self._task is None or self._task.done():
+            self._run(req)
+        else:
+            self._queue.append(req)
+
+    # handling
+    def _run(self, req: Request) -> None:
+        self._keep_alive = req.keep_alive
+        self._task = asyncio.get_running_loop().create_task(self._handle(req))
+
+    async def _handle(self, req: Request) -> None:
+        try:
+            await self.handler(req, self)
+        except asyncio.CancelledError:
+            return
+        except GatewayError as e:
+            self.respond(e.status, e.headers, e.openai_body())
+        except Exception:
+            log.exception("unhandled error serving %s %s", req.method.decode(), req.path.decode("latin-1"))
+            self.respond(500, [], GatewayError(500, "internal gateway error", "internal_error").openai_body())
+        if self._queue and not self.closed:
+            self._run(self._queue.popleft())
+
+    def _reject(self, err: GatewayError) -> None:
+        """Answer a request we cannot read further, then close the connection."""
+        self._keep_alive = False
+        self.respond(err.status, err.headers, err.openai_body())
+
+    def _refuse_body(self) -> None:
+        # Answer 413 at once but keep reading (and dropping) the body: closing a socket with unread input
+        # makes the kernel send RST, and the client would see a reset instead of our answer.
+        self._too_large = True
+        self._body = []
+        err = GatewayError(413, f"request body exceeds the {self.max_body}-byte limit", "body_too_large")
+        if not self.closed and self.transport is not None:
+            self._keep_alive = False
+            out = self._head(
+                413,
+                [],
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(err.openai_body()),
+            )
+            self.transport.write(bytes(out) + err.openai_body())
+
+    # writing responses
+    def _head(self, status: int, headers: list[tuple[str, str]], extra: bytes) -> bytearray:
+        out = bytearray(_status_line(status))
+        for k, v in headers:
+            out += f"{k}: {v}\r\n".encode("latin-1")
+        out += extra
+        if not self._keep_alive:
+            out += b"connection: close\r\n"
+        return out
+
+    def respond(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        content_type: bytes = b"application/json",
+    ) -> None:
+        if self.closed or self.transport is None:
+            return
+        out = self._head(
+            status, headers, b"content-type: %s\r\ncontent-length: %d\r\n\r\n" % (content_type, len(body))
+        )
+        out += body
+        self.transport.write(out)
+        if not self._keep_alive:
+            self.closed = True
+            self.transport.close()
+
+    def start_stream(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None:
+        if self.closed or self.transport is None:
+            return
+        out = self._head(
+            status,
+            headers,
+            b"content-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n",
+        )
+        if first:
+            out += b"%x\r\n%s\r\n" % (len(first), first)
+        self.transport.write(out)
+
+    def send_chunk(self, data: bytes) -> None:
+        if data and not self.closed and self.transport is not None:
+            self.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_stream(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        self.transport.write(b"0\r\n\r\n")
+        self.on_pause = self.on_resume = None
+        if not self._keep_alive:
+            self.closed = True
+            self.transport.close()
+
+
+async def serve(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    max_body: int,
+    clock: Callable[[], float],
+    reuse_port: bool = False,
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: ClientConnection(handler, max_body, clock), host, port, reuse_port=reuse_port, backlog=2048
+    )

@@ -1,0 +1,102 @@
+"""The `llmswitch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from llmswitch.config import Config, ConfigError, load_config
+
+DEFAULT_CONFIG = "llmswitch.yaml"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _config(path: str | None) -> Config:
+    if path is None and Path(DEFAULT_CONFIG).exists():
+        path = DEFAULT_CONFIG
+    if path is None:
+        raise ConfigError(
+            f"no config: pass --config FILE or create {DEFAULT_CONFIG} (see examples/quickstart.yaml)"
+        )
+    return load_config(path)
+
+
+def parse_duration(text: str) -> float:
+    """`7d`, `12h`, `30m`, `45s` → seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 30m, 12h, 7d)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from llmswitch.runner import main_serve
+
+    config = _config(args.config)
+    _setup_logging(config.logging.level)
+    main_serve(
+        config, args.host or config.server.host, args.port if args.port is not None else config.server.port
+    )
+    return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from llmswitch.ledger.usage import LedgerNotFound, format_table, usage_report
+
+    url = args.ledger or _config(args.config).storage.url
+    try:
+        rows = usage_report(url, since_seconds=args.since, by=args.by)
+    except LedgerNotFound as e:
+        print(f"llmswitch: no ledger at {e}; has the gateway served any request yet?", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llmswitch", description="The cheapest model that is good enough.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", help=f"YAML config (default: ./{DEFAULT_CONFIG})")
+    s.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    s.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
+    s.set_defaults(func=cmd_serve)
+
+    u = sub.add_parser("usage", help="requests, tokens, cost, error rate and latency from the ledger")
+    u.add_argument("--config", help=f"YAML config (default: ./{DEFAULT_CONFIG})")
+    u.add_argument("--ledger", help="ledger URL instead of the config's storage.url (e.g. sqlite:///x.db)")
+    u.add_argument("--since", type=parse_duration, default=parse_duration("7d"), help="window, e.g. 24h, 7d")
+    u.add_argument("--by", choices=["model", "provider", "tag", "key", "upstream_model"], default="model")
+    u.add_argument("--json", action="store_true", help="machine-readable output")
+    u.set_defaults(func=cmd_usage)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"llmswitch: config error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The YAML config file: `${VAR}` substitution, then strict validation.
+
+Validation happens once, at start-up; the request path only ever sees the plain objects built from it.
+Every model forbids unknown keys so a typo stops start-up with an error naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names the offending key, variable or model."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceConfig(_Strict):
+    """USD per million tokens; overrides the pricing database for one deployment."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+
+class ProviderConfig(_Strict):
+    api: Literal["openai", "anthropic"] = "openai"
+    base_url: str
+    api_key: str | None = None
+    region: str | None = None  # jurisdiction, for policy
+    pricing_provider: str | None = None  # genai-prices provider id, when base_url does not identify it
+    headers: dict[str, str] = Field(default_factory=dict)  # extra headers sent upstream
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/]+", v):
+            raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+
+class DeploymentConfig(_Strict):
+    provider: str
+    model: str  # the upstream's own model id
+    price: PriceConfig | None = None
+    timeout: float | None = Field(default=None, gt=0)  # per-attempt time to first byte, seconds
+
+
+class ModelConfig(_Strict):
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)  # other models, tried after our own deployments
+
+    @model_validator(mode="after")
+    def _has_a_target(self) -> ModelConfig:
+        if not self.deployments and not self.fallbacks:
+            raise ValueError("a model needs at least one deployment or fallback")
+        return self
+
+
+class ClientKey(_Strict):
+    id: str
+    key: str | None = None  # plain key, typically `${ENV_VAR}`
+    sha256: str | None = None  # hex digest of the key, for configs that must not hold it
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ClientKey:
+        if (self.key is None) == (self.sha256 is None):
+            raise ValueError(f"auth key {self.id!r} needs exactly one of `key` or `sha256`")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+            raise ValueError(f"auth key {self.id!r}: sha256 must be 64 hex digits")
+        return self
+
+
+class AuthConfig(_Strict):
+    keys: list[ClientKey] = Field(default_factory=list)
+
+
+class StorageConfig(_Strict):
+    url: str = "sqlite:///llmswitch.db"
+    redis_url: str | None = None
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
+class CooldownConfig(_Strict):
+    failures: int = Field(default=3, ge=1)  # consecutive retryable failures that cool a deployment down
+    seconds: float = Field(default=30.0, ge=0)
+
+
+class RoutingConfig(_Strict):
+    timeout: float = Field(default=600.0, gt=0)  # overall deadline per request, all attempts included
+    attempt_timeout: float = Field(default=120.0, gt=0)  # per attempt: time until the first byte
+    stream_idle_timeout: float = Field(default=120.0, gt=0)  # max silence inside a stream
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)  # across deployments and fallbacks
+    max_retry_after: float = Field(default=30.0, ge=0)  # longest upstream Retry-After we wait for
+    cooldown: CooldownConfig = Field(default_factory=CooldownConfig)
+
+
+class LedgerConfig(_Strict):
+    batch_rows: int = Field(default=512, ge=1)
+    flush_interval: float = Field(default=0.2, gt=0)
+
+
+class LoggingConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        for name, model in self.models.items():
+            for i, dep in enumerate(model.deployments):
+                if dep.provider not in self.providers:
+                    raise ValueError(
+                        f"models.{name}.deployments[{i}]: unknown provider {dep.provider!r}"
+                        f" (configured: {', '.join(sorted(self.providers)) or 'none'})"
+                    )
+            for fb in model.fallbacks:
+                if fb not in self.models:
+                    raise ValueError(f"models.{name}.fallbacks: unknown model {fb!r}")
+                if fb == name:
+                    raise ValueError(f"models.{name}.fallbacks: a model cannot fall back to itself")
+        return self
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
+    """Replace `${VAR}` (or `${VAR:-default}`) everywhere; a missing variable is an error naming it."""
+    environ = os.environ if env is None else env
+    missing: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    out = _VAR.sub(repl, text)
+    if missing:
+        raise ConfigError(f"environment variable(s) not set: {', '.join(dict.fromkeys(missing))}")
+    return out
+
+
+def _strip_comments(text: str) -> str:
+    # `${VAR}` in a YAML comment must not demand the variable: drop full-line comments first.
+    return "\n".join("" if line.lstrip().startswith("#") else line for line in text.splitlines())
+
+
+def parse_config(text: str, *, source: str = "<config>", env: dict[str, str] | None = None) -> Config:
+    try:
+        data: Any = yaml.safe_load(substitute_env(_strip_comments(text), env))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: {_describe(e)}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    return parse_config(text, source=str(p))
+
+
+def _describe(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key {loc!r}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines)

@@ -1,0 +1,168 @@
+"""The gateway at run time: config turned into routes, pools and pricers, and the request dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+
+from llmswitch.api.chat import chat_call, new_request_id
+from llmswitch.api.errors import GatewayError
+from llmswitch.api.server import ClientConnection, Request
+from llmswitch.config import Config
+from llmswitch.ledger.sqlite import Ledger
+from llmswitch.metrics import Metrics
+from llmswitch.policy.auth import KeyStore, bearer_token
+from llmswitch.pricing.book import PriceBook, price_override
+from llmswitch.providers.http_client import ConnectionPool
+from llmswitch.providers.openai import chat_head
+from llmswitch.routing.deployment import Deployment
+from llmswitch.routing.executor import Call, Executor
+from llmswitch.routing.plan import ModelRoute, expand
+
+log = logging.getLogger("llmswitch")
+
+
+class Gateway:
+    def __init__(self, config: Config, ledger: Ledger, *, prices: PriceBook | None = None) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.metrics = Metrics()
+        self.keys = KeyStore(config.auth.keys)
+        self.prices = prices or PriceBook()
+        self.pools: dict[str, ConnectionPool] = {}
+        self.routes: dict[str, ModelRoute] = {}
+        self.executor = Executor(
+            config.routing, ledger, self.metrics, [p.api_key for p in config.providers.values() if p.api_key]
+        )
+        self._models_body = b""
+        self.started = time.time()
+        self.inflight = 0  # requests being served, so shutdown can wait for them
+        self.drained = asyncio.Event()
+        self.drained.set()
+
+    def build(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Create pools and deployments; needs the running loop, so it is separate from __init__."""
+        cfg = self.config
+        for name, p in cfg.providers.items():
+            self.pools[name] = ConnectionPool(loop, p.base_url)
+        own: dict[str, list[Deployment]] = {}
+        for model_name, m in cfg.models.items():
+            own[model_name] = []
+            for d in m.deployments:
+                p = cfg.providers[d.provider]
+                pool = self.pools[d.provider]
+                override = price_override(d.price.model_dump(exclude_none=True)) if d.price else None
+                own[model_name].append(
+                    Deployment(
+                        model_name=model_name,
+                        provider=d.provider,
+                        upstream_model=d.model,
+                        api=p.api,
+                        region=p.region,
+                        pool=pool,
+                        head=chat_head(pool, p.api_key, p.headers),
+                        pricer=self.prices.for_deployment(
+                            provider=d.provider,
+                            base_url=p.base_url,
+                            upstream_model=d.model,
+                            pricing_provider=p.pricing_provider,
+                            override=override,
+                        ),
+                        timeout=d.timeout,
+                        secret=p.api_key,
+                    )
+                )
+        fallbacks = {name: list(m.fallbacks) for name, m in cfg.models.items()}
+        for name in cfg.models:
+            self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
+        created = int(self.started)
+        self._models_body = orjson.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": created, "owned_by": "llmswitch"}
+                    for name in cfg.models
+                ],
+            }
+        )
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+    # dispatch
+    async def handle(self, req: Request, conn: ClientConnection) -> None:
+        self.inflight += 1
+        self.drained.clear()
+        try:
+            await self._dispatch(req, conn)
+        finally:
+            self.inflight -= 1
+            if not self.inflight:
+                self.drained.set()
+
+    async def _dispatch(self, req: Request, conn: ClientConnection) -> None:
+        path = req.path
+        if path in (b"/v1/chat/completions", b"/chat/completions"):
+            if req.method != b"POST":
+                raise GatewayError(405, "use POST for chat completions", "method_not_allowed")
+            await self.chat_completions(req, conn)
+        elif path == b"/health":
+            conn.respond(200, [], b'{"status":"ok"}')
+        elif path in (b"/v1/models", b"/models"):
+            self.authenticate(req)
+            conn.respond(200, [], self._models_body)
+        elif path == b"/metrics":
+            conn.respond(200, [], self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8")
+        else:
+            raise GatewayError(
+                404, f"no route for {req.method.decode()} {req.path.decode('latin-1')}", "not_found"
+            )
+
+    def authenticate(self, req: Request) -> str | None:
+        if not self.keys.enabled:
+            return None
+        token = bearer_token(req.headers.get(b"authorization"))
+        key_id = self.keys.identify(token) if token else None
+        if key_id is None:
+            raise GatewayError(
+                401, "missing or invalid API key (send Authorization: Bearer <key>)", "invalid_api_key"
+            )
+        return key_id
+
+    async def chat_completions(self, req: Request, conn: ClientConnection) -> None:
+        model = "?"
+        status = 200
+        call: Call | None = None
+        try:
+            key_id = self.authenticate(req)
+            call = chat_call(req, key_id)
+            model = call.model
+            route = self.routes.get(call.model)
+            if route is None:
+                raise GatewayError(
+                    404,
+                    f"model {call.model!r} does not exist; see GET /v1/models",
+                    "model_not_found",
+                    param="model",
+                )
+            loop = asyncio.get_running_loop()
+            try:
+                await self.executor.run(call, route.plan(loop.time()), conn)
+            except GatewayError as e:
+                e.headers.append(("x-llmswitch-request-id", call.request_id))
+                raise
+        except GatewayError as e:
+            status = e.status
+            if not any(k == "x-llmswitch-request-id" for k, _ in e.headers):
+                e.headers.append(("x-llmswitch-request-id", new_request_id()))
+            raise
+        finally:
+            elapsed = time.perf_counter() - req.started
+            self.metrics.inc_request(model if model in self.routes else "?", "openai", status)
+            self.metrics.observe_latency(model if model in self.routes else "?", elapsed)
+            if status == 200 and call is not None:
+                self.metrics.overhead.observe(max(elapsed - call.upstream_wait, 0.0))

@@ -1,0 +1,316 @@
+"""A lean HTTP/1.1 client for upstream providers: keep-alive pools over raw asyncio protocols.
+
+Why not httpx/aiohttp: the request path is the product's hottest code, and a protocol object fed by
+llhttp (httptools) costs a few microseconds per response where a general client costs ~100. Bodies stay
+bytes; streamed bodies are handed to a sink callback straight from `data_received`, with no task switch.
+Responses must be HTTP/1.1 with Content-Length, chunked encoding, or read-until-close bodies; we ask for
+`Accept-Encoding: identity` so nothing arrives compressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+Sink = Callable[[bytes], None]
+
+
+class UpstreamError(Exception):
+    """A transport-level failure. `kind` is one of: connect, timeout, reset, protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UpstreamResponse:
+    """Status and headers once `headers_ready` resolves; the body arrives in chunks or all at once."""
+
+    __slots__ = ("_body", "_eof_ends_body", "_sink", "done", "headers", "headers_ready", "received", "status")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_ready: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.received = False  # any response byte seen: a request can no longer be silently re-sent
+        self._body: list[bytes] = []
+        self._sink: Sink | None = None
+        self._eof_ends_body = False
+
+    def header(self, name: bytes) -> bytes | None:
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def stream_to(self, sink: Sink) -> None:
+        """Deliver body chunks to `sink` as they arrive (buffered ones first)."""
+        buffered, self._body = self._body, []
+        self._sink = sink
+        for chunk in buffered:
+            sink(chunk)
+
+    async def read(self) -> bytes:
+        await self.done
+        return b"".join(self._body)
+
+    def _on_body(self, data: bytes) -> None:
+        if self._sink is not None:
+            self._sink(data)
+        else:
+            self._body.append(data)
+
+    def _fail(self, exc: BaseException) -> None:
+        for fut in (self.headers_ready, self.done):
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved: a failure before headers is reported by headers_ready
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.response: UpstreamResponse | None = None
+        self.closed = False
+        self.reused = False
+        self.deadline = 0.0  # loop time after which the current exchange fails; 0 = none
+        self.idle_timeout = 0.0  # max silence while a body streams; 0 = none
+        self.last_activity = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        resp = self.response
+        if resp is None:  # bytes nobody asked for: the connection is unusable
+            self.close()
+            return
+        resp.received = True
+        self.last_activity = self.pool.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            self.abort(UpstreamError("protocol", f"malformed HTTP response: {e}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        resp = self.response
+        if resp is not None and not resp.done.done():
+            if exc is None and resp._eof_ends_body:
+                self._finish()
+            else:
+                self.abort(UpstreamError("reset", "upstream closed the connection"))
+
+    def pause_writing(self) -> None:  # we only write small request bodies; the kernel buffers them
+        pass
+
+    # httptools callbacks
+    # A callback can run after abort() (the parser finishes the chunk it was fed), hence the None checks.
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.response is not None:
+            self.response.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        resp = self.response
+        if resp is None:
+            return
+        resp.status = self.parser.get_status_code()
+        te = resp.header(b"transfer-encoding")
+        resp._eof_ends_body = resp.header(b"content-length") is None and not (te and b"chunked" in te.lower())
+        if not resp.headers_ready.done():
+            resp.headers_ready.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        if self.response is not None:
+            self.response._on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.closed:
+            return
+        keep = self.parser.should_keep_alive() and not self.pool.closing
+        self._finish()
+        if keep and not self.closed:
+            self.pool.release(self)
+        else:
+            self.close()
+
+    # exchange management
+    def begin(self, request: bytes, response: UpstreamResponse, deadline: float, idle_timeout: float) -> None:
+        assert self.transport is not None
+        self.response = response
+        self.deadline = deadline
+        self.idle_timeout = idle_timeout
+        self.last_activity = self.pool.loop.time()
+        self._arm(self._next_check())
+        self.transport.write(request)
+
+    def extend(self, deadline: float, idle_timeout: float) -> None:
+        """Re-time the exchange: a started stream runs on the idle timeout and the overall deadline."""
+        self.deadline = deadline
+        self.idle_timeout = idle_timeout
+        self._arm(self._next_check())
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.closed = True
+        self._disarm()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _next_check(self) -> float:
+        times = []
+        if self.deadline:
+            times.append(self.deadline)
+        if self.idle_timeout:
+            times.append(self.last_activity + self.idle_timeout)
+        return min(times) if times else 0.0
+
+    def _arm(self, when: float) -> None:
+        self._disarm()
+        if when:
+            self._timer = self.pool.loop.call_at(when, self._on_timer)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        # One timer per exchange, re-armed lazily: cheaper than resetting a timer for every chunk.
+        self._timer = None
+        now = self.pool.loop.time()
+        if self.deadline and now >= self.deadline:
+            self.abort(UpstreamError("timeout", "upstream timed out"))
+        elif self.idle_timeout and now >= self.last_activity + self.idle_timeout:
+            self.abort(UpstreamError("timeout", "upstream stream went silent"))
+        else:
+            self._arm(self._next_check())
+
+    def _finish(self) -> None:
+        self._disarm()
+        resp, self.response = self.response, None
+        if resp is not None and not resp.done.done():
+            resp.done.set_result(None)
+
+    def abort(self, exc: UpstreamError) -> None:
+        self._disarm()
+        resp, self.response = self.response, None
+        if resp is not None:
+            resp._fail(exc)
+        if self.transport is not None:
+            self.transport.abort()
+        self.closed = True
+        self.pool.forget(self)
+
+
+class ConnectionPool:
+    """Keep-alive connections to one origin (scheme, host, port)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, base_url: str, *, max_idle: int = 256) -> None:
+        parts = urlsplit(base_url)
+        self.loop = loop
+        self.host = parts.hostname or "localhost"
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        default_port = self.port == (443 if self.tls else 80)
+        self.host_header = self.host if default_port else f"{self.host}:{self.port}"
+        self.path_prefix = parts.path.rstrip("/")
+        self.max_idle = max_idle
+        self.closing = False
+        self._idle: list[UpstreamConnection] = []
+        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
+
+    async def _connect(self, timeout: float) -> UpstreamConnection:
+        try:
+            _, proto = await asyncio.wait_for(
+                self.loop.create_connection(
+                    lambda: UpstreamConnection(self),
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self.tls else None,
+                ),
+                timeout,
+            )
+        except TimeoutError:
+            raise UpstreamError("connect", f"connect to {self.host_header} timed out") from None
+        except (OSError, ssl.SSLError) as e:
+            raise UpstreamError(
+                "connect", f"cannot connect to {self.host_header}: {e.strerror or e}"
+            ) from None
+        return proto
+
+    async def send(
+        self, request: bytes, *, connect_timeout: float, deadline: float, idle_timeout: float = 0.0
+    ) -> tuple[UpstreamResponse, UpstreamConnection]:
+        """Write `request` (full HTTP/1.1 request bytes) and wait for the response head.
+
+        A pooled connection the server had silently closed fails before any response byte; then, and only
+        then, the request is re-sent once on a fresh connection.
+        """
+        for _ in range(2):
+            conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                remaining = deadline - self.loop.time() if deadline else connect_timeout
+                conn = await self._connect(min(connect_timeout, max(remaining, 0.001)))
+            resp = UpstreamResponse(self.loop)
+            conn.begin(request, resp, deadline, idle_timeout)
+            try:
+                await resp.headers_ready
+            except UpstreamError as e:
+                if conn.reused and e.kind == "reset" and not resp.received:
+                    continue
+                raise
+            return resp, conn
+        raise UpstreamError("reset", "upstream closed the connection")
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if len(self._idle) < self.max_idle and not self.closing:
+            conn.reused = True
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        if conn in self._idle:
+            self._idle.remove(conn)
+
+    def close(self) -> None:
+        self.closing = True
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+
+
+def request_head(pool: ConnectionPool, path: str, headers: list[tuple[str, str]]) -> bytes:
+    """The fixed part of a POST request's head, built once per deployment: the request path adds only
+    `Content-Length`, any per-request headers, the blank line and the body."""
+    lines = [
+        f"POST {pool.path_prefix}{path} HTTP/1.1",
+        f"Host: {pool.host_header}",
+        "Accept-Encoding: identity",
+    ]
+    lines.extend(f"{k}: {v}" for k, v in headers)
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+
+def header_dict(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}

@@ -1,0 +1,90 @@
+"""OpenAI-compatible upstreams (OpenAI, DeepSeek, Moonshot, Z.ai, DashScope, OpenRouter, vLLM, …).
+
+The canonical request is OpenAI's chat-completions body, so for these upstreams the client's bytes pass
+through: only `model` is replaced, by a byte splice when that is unambiguous, and streams get
+`stream_options.include_usage` so that every stream is priced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llmswitch.pricing.usage import Usage
+from llmswitch.providers.http_client import ConnectionPool, request_head
+
+_MODEL_KEY = b'"model"'
+_USAGE_OPTION = b'"stream_options":{"include_usage":true},'
+
+
+def chat_head(pool: ConnectionPool, api_key: str | None, extra: dict[str, str]) -> bytes:
+    headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+    if api_key:
+        headers.append(("Authorization", f"Bearer {api_key}"))
+    headers.extend(extra.items())
+    return request_head(pool, "/chat/completions", headers)
+
+
+def rewrite_body(raw: bytes, req: dict[str, Any], upstream_model: str, add_usage_option: bool) -> bytes:
+    """The client's body with `model` set to the upstream id (and include_usage added if asked).
+
+    Fast path: `"model"` occurs once in the raw bytes, so it is the top-level key, and its value is encoded
+    the way orjson would encode it: splice the new value in. Anything else is re-encoded from `req`.
+    """
+    if add_usage_option and "stream_options" in req:
+        return _reencode(req, upstream_model, add_usage_option)
+    old = orjson.dumps(req["model"])
+    pos = raw.find(_MODEL_KEY)
+    if pos < 0 or raw.find(_MODEL_KEY, pos + 1) >= 0:
+        return _reencode(req, upstream_model, add_usage_option)
+    i = pos + len(_MODEL_KEY)
+    n = len(raw)
+    while i < n and raw[i] in b" \t\r\n":
+        i += 1
+    if i >= n or raw[i] != 0x3A:  # ':'
+        return _reencode(req, upstream_model, add_usage_option)
+    i += 1
+    while i < n and raw[i] in b" \t\r\n":
+        i += 1
+    if raw[i : i + len(old)] != old:
+        return _reencode(req, upstream_model, add_usage_option)
+    out = raw[:i] + orjson.dumps(upstream_model) + raw[i + len(old) :]
+    if add_usage_option:
+        brace = out.find(b"{")
+        out = out[: brace + 1] + _USAGE_OPTION + out[brace + 1 :]
+    return out
+
+
+def _reencode(req: dict[str, Any], upstream_model: str, add_usage_option: bool) -> bytes:
+    body = dict(req)
+    body["model"] = upstream_model
+    if add_usage_option:
+        opts = body.get("stream_options")
+        body["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+    return orjson.dumps(body)
+
+
+def _int(v: Any) -> int:
+    return v if type(v) is int and v > 0 else 0
+
+
+def parse_usage(u: Any) -> Usage | None:
+    """OpenAI-style `usage`, with the cache fields other OpenAI-compatible APIs use."""
+    if not isinstance(u, dict):
+        return None
+    prompt = _int(u.get("prompt_tokens"))
+    details = u.get("prompt_tokens_details")
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    if not cached:
+        cached = _int(u.get("prompt_cache_hit_tokens"))  # DeepSeek
+    if not cached:
+        cached = _int(u.get("cache_read_input_tokens"))  # some Anthropic-compatible servers
+    out_details = u.get("completion_tokens_details")
+    reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
+    return Usage(
+        input_tokens=prompt,
+        cached_input_tokens=min(cached, prompt),
+        output_tokens=_int(u.get("completion_tokens")),
+        reasoning_tokens=reasoning,
+    )

@@ -1,0 +1,363 @@
+"""Serve one request: try deployments in order, fail over, respect deadlines, and record every attempt.
+
+Retryable: connection errors, timeouts, resets, 408/429/5xx and unreadable bodies, and only while nothing
+has been sent to the client. Never retried: 400/401/403/404/422 (the request or our credentials are wrong
+everywhere). A deployment that keeps failing is cooled down; a `Retry-After` is honoured per deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from llmswitch.api.errors import GatewayError
+from llmswitch.api.server import ClientConnection
+from llmswitch.config import RoutingConfig
+from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, AttemptRecord
+from llmswitch.ledger.sqlite import Ledger
+from llmswitch.metrics import Metrics
+from llmswitch.pricing.usage import Usage
+from llmswitch.providers.http_client import UpstreamConnection, UpstreamError, UpstreamResponse
+from llmswitch.providers.openai import parse_usage, rewrite_body
+from llmswitch.providers.openai_stream import StreamRelay
+from llmswitch.routing.deployment import Deployment
+
+log = logging.getLogger("llmswitch.routing")
+
+_NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
+_KEYLIKE = re.compile(r"\b(sk|pk|rk|key|api[-_]?key)[-_][A-Za-z0-9*._-]{6,}", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request, decoded once by the surface that received it."""
+
+    request_id: str
+    ts: float  # wall clock at arrival
+    started: float  # perf_counter at arrival
+    key_id: str | None
+    model: str
+    body: dict[str, Any]
+    raw: bytes
+    stream: bool
+    want_usage: bool
+    tags: str | None
+    surface: str = "openai"
+    upstream_wait: float = 0.0  # seconds spent waiting on upstreams: the rest is gateway overhead
+    attempts: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class _Failure(Exception):
+    """An attempt failed. `final` is set when the client must get that error and nothing else is tried."""
+
+    def __init__(
+        self,
+        error_class: str,
+        message: str,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        final: GatewayError | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.final = final
+
+
+class Executor:
+    def __init__(self, routing: RoutingConfig, ledger: Ledger, metrics: Metrics, secrets: list[str]) -> None:
+        self.cfg = routing
+        self.ledger = ledger
+        self.metrics = metrics
+        self._secrets = [s for s in secrets if s]
+
+    async def run(self, call: Call, plan: list[Deployment], conn: ClientConnection) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.timeout
+        tries = [plan[i % len(plan)] for i in range(max(self.cfg.max_attempts, 1))] if plan else []
+        last: _Failure | None = None
+        for n, dep in enumerate(tries):
+            now = loop.time()
+            if n >= len(plan):  # a second pass over the same deployments: back off a little first
+                wait = max(dep.health.not_before - now, 0.05 * 2 ** (n // len(plan) - 1))
+                if wait > self.cfg.max_retry_after or now + wait >= deadline:
+                    continue
+                await asyncio.sleep(wait)
+            elif dep.health.not_before > now and len(plan) > 1:
+                continue  # asked to wait: the other deployments go first, this one gets its turn later
+            if loop.time() >= deadline:
+                break
+            call.attempts += 1
+            try:
+                await self._attempt(call, dep, conn, deadline)
+                dep.health.succeeded()
+                return
+            except _Failure as f:
+                call.failures.append(f"{dep.label}: {f.error_class}")
+                self.metrics.upstream_error(dep.provider, f.error_class)
+                if f.final is not None:
+                    raise f.final from None
+                last = f
+                now = loop.time()
+                dep.health.failed(now, self.cfg.cooldown.failures, self.cfg.cooldown.seconds)
+                if f.retry_after is not None:
+                    dep.health.not_before = now + min(f.retry_after, self.cfg.max_retry_after)
+        if loop.time() >= deadline or (last is not None and last.error_class == "deadline"):
+            raise GatewayError(
+                504, f"deadline of {self.cfg.timeout:g}s exceeded; " + self._summary(call), "timeout"
+            )
+        if not call.failures:
+            raise GatewayError(503, f"model {call.model!r} has no deployment available", "no_deployment")
+        if (
+            last is not None
+            and last.http_status == 429
+            and all(f.endswith("http_429") for f in call.failures)
+        ):
+            headers = [("retry-after", f"{last.retry_after:g}")] if last.retry_after else []
+            raise GatewayError(
+                429,
+                "every deployment is rate-limited; " + self._summary(call),
+                "rate_limited",
+                headers=headers,
+            )
+        raise GatewayError(502, self._summary(call), "upstream_failed")
+
+    def _summary(self, call: Call) -> str:
+        return f"all {call.attempts} attempt(s) failed: " + "; ".join(call.failures)
+
+    # one attempt
+    async def _attempt(self, call: Call, dep: Deployment, conn: ClientConnection, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        rec = AttemptRecord(
+            request_id=call.request_id,
+            attempt=call.attempts,
+            ts=time.time(),
+            key_id=call.key_id,
+            requested_model=call.model,
+            provider=dep.provider,
+            upstream_model=dep.upstream_model,
+            status=STATUS_ERROR,
+            streamed=call.stream,
+            tags=call.tags,
+            surface=call.surface,
+        )
+        t0 = time.perf_counter()
+        try:
+            if dep.api != "openai":
+                raise _Failure("unsupported_api", f"api {dep.api!r} is not served on this surface yet")
+            body = rewrite_body(call.raw, call.body, dep.upstream_model, call.stream and not call.want_usage)
+            request = b"%scontent-length: %d\r\nx-request-id: %s\r\n\r\n%s" % (
+                dep.head,
+                len(body),
+                call.request_id.encode(),
+                body,
+            )
+            attempt_deadline = min(deadline, loop.time() + (dep.timeout or self.cfg.attempt_timeout))
+            try:
+                resp, upstream = await dep.pool.send(
+                    request, connect_timeout=self.cfg.connect_timeout, deadline=attempt_deadline
+                )
+                rec.http_status = resp.status
+                if resp.status != 200:
+                    await self._upstream_error(dep, resp)
+                if call.stream:
+                    await self._relay(call, dep, conn, resp, upstream, rec, deadline, t0)
+                else:
+                    await self._complete(call, dep, conn, resp, rec, t0)
+            except UpstreamError as e:
+                kind = "deadline" if e.kind == "timeout" and loop.time() >= deadline else e.kind
+                raise _Failure(kind, str(e)) from None
+        except _Failure as f:
+            rec.error_class = f.error_class
+            raise
+        except asyncio.CancelledError:
+            rec.error_class = "client_closed"
+            raise
+        finally:
+            elapsed = time.perf_counter() - t0
+            call.upstream_wait += elapsed
+            rec.latency_ms = elapsed * 1000.0
+            self.ledger.append(rec)
+
+    async def _upstream_error(self, dep: Deployment, resp: UpstreamResponse) -> None:
+        status = resp.status
+        try:
+            raw = await resp.read()
+        except UpstreamError:
+            raw = b""
+        retry_after = _retry_after(resp.header(b"retry-after"))
+        if status in _NEVER_RETRY:
+            if status in (401, 403):
+                final = GatewayError(
+                    502,
+                    f"provider {dep.provider!r} rejected the gateway's credentials "
+                    f"(HTTP {status}); check its api_key",
+                    "upstream_auth_failed",
+                )
+            else:
+                final = GatewayError(
+                    status,
+                    f"upstream {dep.label} rejected the request: {self._scrub(_error_message(raw))}",
+                    "upstream_rejected",
+                )
+            raise _Failure(f"http_{status}", "rejected", status, final=final)
+        raise _Failure(f"http_{status}", f"HTTP {status}", status, retry_after)
+
+    async def _complete(
+        self,
+        call: Call,
+        dep: Deployment,
+        conn: ClientConnection,
+        resp: UpstreamResponse,
+        rec: AttemptRecord,
+        t0: float,
+    ) -> None:
+        raw = await resp.read()
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _Failure("bad_body", "upstream answered 200 with a body that is not JSON") from None
+        if not isinstance(data, dict) or "choices" not in data:
+            raise _Failure("bad_body", "upstream answered 200 without choices")
+        usage = parse_usage(data.get("usage"))
+        reported = data.get("model")
+        served = reported if isinstance(reported, str) and reported else dep.upstream_model
+        cost = self._account(call, dep, rec, usage, served)
+        rec.status = STATUS_OK
+        conn.respond(200, self._headers(call, dep, served, cost), raw)
+
+    async def _relay(
+        self,
+        call: Call,
+        dep: Deployment,
+        conn: ClientConnection,
+        resp: UpstreamResponse,
+        upstream: UpstreamConnection,
+        rec: AttemptRecord,
+        deadline: float,
+        t0: float,
+    ) -> None:
+        def commit(first: bytes) -> None:
+            rec.ttft_ms = (time.perf_counter() - t0) * 1000.0
+            self.metrics.observe_ttft(call.model, time.perf_counter() - call.started)
+            conn.start_stream(
+                200, self._headers(call, dep, relay.served_model or dep.upstream_model, None), first
+            )
+            upstream.extend(deadline, self.cfg.stream_idle_timeout)
+            conn.on_pause, conn.on_resume = upstream.pause_reading, upstream.resume_reading
+
+        relay = StreamRelay(call.want_usage, commit, conn.send_chunk)
+
+        def sink(data: bytes) -> None:
+            relay.feed(data)
+            if relay.error is not None:
+                upstream.abort(UpstreamError("protocol", "upstream stream is not valid SSE JSON"))
+
+        resp.stream_to(sink)
+        failure: UpstreamError | None = None
+        try:
+            await resp.done
+        except UpstreamError as e:
+            failure = e
+        except asyncio.CancelledError:
+            upstream.abort(UpstreamError("reset", "client went away"))
+            self._account(
+                call,
+                dep,
+                rec,
+                relay.usage or Usage(output_tokens=relay.content_events),
+                relay.served_model or dep.upstream_model,
+            )
+            raise
+        if not relay.committed:
+            if relay.error is not None:
+                raise _Failure("bad_body", "upstream stream is not valid SSE JSON")
+            if failure is not None:
+                raise failure
+            raise _Failure("bad_body", "upstream stream ended before any event")
+        served = relay.served_model or dep.upstream_model
+        self._account(call, dep, rec, relay.usage or Usage(output_tokens=relay.content_events), served)
+        if failure is None and relay.done_seen:
+            rec.status = STATUS_OK
+            conn.end_stream()
+            return
+        # Mid-stream failure: the client already has part of the answer, so no retry; tell it in-band.
+        rec.status = STATUS_TRUNCATED
+        rec.error_class = "deadline" if failure is not None and failure.kind == "timeout" else "stream_cut"
+        self.metrics.upstream_error(dep.provider, rec.error_class)
+        err = GatewayError(
+            502, f"upstream {dep.label} stream ended early ({rec.error_class})", "stream_truncated"
+        )
+        conn.send_chunk(b"data: " + err.openai_body() + b"\n\n")
+        conn.end_stream()
+
+    def _account(
+        self, call: Call, dep: Deployment, rec: AttemptRecord, usage: Usage | None, served: str
+    ) -> float | None:
+        rec.upstream_model = served
+        if usage is None:
+            return None
+        rec.input_tokens = usage.input_tokens
+        rec.cached_input_tokens = usage.cached_input_tokens
+        rec.cache_write_tokens = usage.cache_write_tokens
+        rec.output_tokens = usage.output_tokens
+        rec.reasoning_tokens = usage.reasoning_tokens
+        cost = dep.pricer.cost(usage, rec.ts)
+        rec.cost_usd = cost
+        self.metrics.add_usage(
+            call.model,
+            dep.provider,
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+            usage.reasoning_tokens,
+            cost,
+        )
+        return cost
+
+    @staticmethod
+    def _headers(call: Call, dep: Deployment, served: str, cost: float | None) -> list[tuple[str, str]]:
+        headers = [
+            ("x-llmswitch-request-id", call.request_id),
+            ("x-llmswitch-provider", dep.provider),
+            ("x-llmswitch-model", served),
+            ("x-llmswitch-attempts", str(call.attempts)),
+        ]
+        if not call.stream:
+            headers.append(("x-llmswitch-cost-usd", f"{cost:.10f}" if cost is not None else "unknown"))
+        return headers
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _KEYLIKE.sub("***", text)
+
+
+def _retry_after(value: bytes | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # HTTP-date form: rare from LLM APIs; fall back to our own backoff
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        data = orjson.loads(raw)
+        err = data.get("error") if isinstance(data, dict) else None
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])[:500]
+        if isinstance(err, str):
+            return err[:500]
+    except orjson.JSONDecodeError:
+        pass
+    return raw[:200].decode("utf-8", "replace")
