@@ -207,9 +207,9 @@ class ClientConnection(asyncio.Protocol):
         out = bytearray(_status_line(status))
         for k, v in headers:
             out += f"{k}: {v}\r\n".encode("latin-1")
-        out += extra
         if not self._keep_alive:
             out += b"connection: close\r\n"
+        out += extra
         return out
 
     def respond(
