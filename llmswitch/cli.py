@@ -52,18 +52,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    from llmswitch.ledger.usage import LedgerNotFound, format_table, usage_report
+    from llmswitch.ledger.usage import LedgerNotFound, format_table, usage_report, usage_total
 
     url = args.ledger or _config(args.config).storage.url
     try:
         rows = usage_report(url, since_seconds=args.since, by=args.by)
+        total = usage_total(url, since_seconds=args.since)
     except LedgerNotFound as e:
-        print(f"llmswitch: no ledger at {e}; has the gateway served any request yet?", file=sys.stderr)
+        print(f"llmswitch: {e}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(
+            json.dumps({"by": args.by, "since_seconds": args.since, "rows": rows, "total": total}, indent=2)
+        )
     else:
-        print(format_table(rows))
+        print(format_table(rows, total=total))
     return 0
 
 

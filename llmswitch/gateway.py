@@ -165,4 +165,4 @@ class Gateway:
             self.metrics.inc_request(model if model in self.routes else "?", "openai", status)
             self.metrics.observe_latency(model if model in self.routes else "?", elapsed)
             if status == 200 and call is not None:
-                self.metrics.overhead.observe(max(elapsed - call.upstream_wait, 0.0))
+                self.metrics.observe_overhead(max(elapsed - call.upstream_wait, 0.0))

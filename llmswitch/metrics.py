@@ -1,81 +1,126 @@
-"""Prometheus metrics. Label children are cached so the request path pays one dict lookup each."""
+"""Prometheus metrics, kept as plain numbers and rendered by prometheus-client at scrape time.
+
+prometheus-client's own Counter/Histogram take a lock and several calls per update (~1.5 µs each, seven
+updates a request); here an update is a dict lookup and an add on the event-loop thread, the only writer.
+The exposition format is still prometheus-client's, through a custom collector.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 # Gateway overhead lives in the tens of microseconds; request latency spans milliseconds to minutes.
-_OVERHEAD_BUCKETS = (2.5e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0)
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+OVERHEAD_BUCKETS = (2.5e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+Labels = tuple[str, ...]
+
+
+class Counter:
+    def __init__(self, name: str, doc: str, labels: Sequence[str]) -> None:
+        self.name, self.doc, self.labels = name, doc, list(labels)
+        self.values: dict[Labels, float] = {}
+
+    def inc(self, labels: Labels, amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+    def family(self) -> Metric:
+        fam = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        for labels, value in sorted(self.values.items()):
+            fam.add_metric(list(labels), value)
+        return fam
+
+
+class Histogram:
+    def __init__(self, name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> None:
+        self.name, self.doc, self.labels = name, doc, list(labels)
+        self.bounds = list(buckets)
+        self.series: dict[Labels, list[float]] = {}  # per-bucket counts (+Inf last), then the sum
+
+    def observe(self, labels: Labels, value: float) -> None:
+        s = self.series.get(labels)
+        if s is None:
+            s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+        s[bisect_left(self.bounds, value)] += 1
+        s[-1] += value
+
+    def family(self) -> Metric:
+        fam = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        for labels, s in sorted(self.series.items()):
+            cumulative, running = [], 0.0
+            for bound, n in zip([*map(str, self.bounds), "+Inf"], s[:-1], strict=True):
+                running += n
+                cumulative.append((bound, running))
+            fam.add_metric(list(labels), cumulative, s[-1])
+        return fam
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
         self.requests = Counter(
             "llmswitch_requests",
             "Client requests by model, surface and HTTP status",
             ["model", "surface", "status"],
-            registry=r,
         )
         self.latency = Histogram(
             "llmswitch_request_duration_seconds",
             "Client request duration, all attempts included",
             ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
         )
         self.ttft = Histogram(
             "llmswitch_time_to_first_token_seconds",
             "Streaming: time until the first event reached the client",
             ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
         )
         self.overhead = Histogram(
             "llmswitch_gateway_overhead_seconds",
             "Time the gateway itself added to a request: duration minus time spent waiting on upstreams",
-            buckets=_OVERHEAD_BUCKETS,
-            registry=r,
+            [],
+            OVERHEAD_BUCKETS,
         )
         self.tokens = Counter(
             "llmswitch_tokens",
             "Tokens by model, provider and kind (input, cached_input, output, reasoning)",
             ["model", "provider", "kind"],
-            registry=r,
         )
-        self.cost = Counter("llmswitch_cost_usd", "Cost in USD", ["model", "provider"], registry=r)
+        self.cost = Counter("llmswitch_cost_usd", "Cost in USD", ["model", "provider"])
         self.upstream_errors = Counter(
             "llmswitch_upstream_errors",
             "Failed upstream attempts by provider and error class",
             ["provider", "error_class"],
-            registry=r,
         )
-        self._counters: dict[tuple[str, ...], Counter] = {}
-        self._histograms: dict[tuple[str, ...], Histogram] = {}
+        self.registry = CollectorRegistry()
+        self.registry.register(self)  # any object with collect() is a collector
 
-    def _counter(self, metric: Counter, *labels: str) -> Counter:
-        key = (metric._name, *labels)
-        c = self._counters.get(key)
-        if c is None:
-            c = self._counters[key] = metric.labels(*labels)
-        return c
-
-    def _histogram(self, metric: Histogram, *labels: str) -> Histogram:
-        key = (metric._name, *labels)
-        h = self._histograms.get(key)
-        if h is None:
-            h = self._histograms[key] = metric.labels(*labels)
-        return h
+    def collect(self) -> Iterator[Metric]:
+        for m in (
+            self.requests,
+            self.latency,
+            self.ttft,
+            self.overhead,
+            self.tokens,
+            self.cost,
+            self.upstream_errors,
+        ):
+            yield m.family()
 
     def inc_request(self, model: str, surface: str, status: int) -> None:
-        self._counter(self.requests, model, surface, str(status)).inc()
+        self.requests.inc((model, surface, str(status)))
 
     def observe_latency(self, model: str, seconds: float) -> None:
-        self._histogram(self.latency, model).observe(seconds)
+        self.latency.observe((model,), seconds)
 
     def observe_ttft(self, model: str, seconds: float) -> None:
-        self._histogram(self.ttft, model).observe(seconds)
+        self.ttft.observe((model,), seconds)
+
+    def observe_overhead(self, seconds: float) -> None:
+        self.overhead.observe((), seconds)
 
     def add_usage(
         self,
@@ -87,19 +132,19 @@ class Metrics:
         reasoning: int,
         cost: float | None,
     ) -> None:
-        for kind, n in (
-            ("input", input_tokens),
-            ("cached_input", cached),
-            ("output", output),
-            ("reasoning", reasoning),
-        ):
-            if n:
-                self._counter(self.tokens, model, provider, kind).inc(n)
+        if input_tokens:
+            self.tokens.inc((model, provider, "input"), input_tokens)
+        if cached:
+            self.tokens.inc((model, provider, "cached_input"), cached)
+        if output:
+            self.tokens.inc((model, provider, "output"), output)
+        if reasoning:
+            self.tokens.inc((model, provider, "reasoning"), reasoning)
         if cost:
-            self._counter(self.cost, model, provider).inc(cost)
+            self.cost.inc((model, provider), cost)
 
     def upstream_error(self, provider: str, error_class: str) -> None:
-        self._counter(self.upstream_errors, provider, error_class).inc()
+        self.upstream_errors.inc((provider, error_class))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

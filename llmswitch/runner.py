@@ -20,7 +20,9 @@ log = logging.getLogger("llmswitch")
 async def run_gateway(
     config: Config, host: str, port: int, *, ready: asyncio.Event | None = None, grace: float = 10.0
 ) -> None:
-    ledger = open_ledger(config.storage.url)
+    ledger = open_ledger(
+        config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
+    )
     ledger.start()
     gateway = Gateway(config, ledger)
     loop = asyncio.get_running_loop()

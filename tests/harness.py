@@ -37,7 +37,10 @@ class GatewayProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmswitch", "serve", "--config", str(self.config_path), "--port", "0"],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env=self.env,
         )
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -93,14 +96,20 @@ def provider(sim_url: str, **extra: Any) -> dict[str, Any]:
     return {"api": "openai", "base_url": f"{sim_url}/v1", "api_key": UPSTREAM_KEY, **extra}
 
 
-def request(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+def request(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, dict[str, str], bytes]:
     """A plain HTTP exchange (http.client), for what the SDKs will not send: bad bodies, odd methods."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
-        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body,
-                     headers=headers or {})
+        conn.request(
+            method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers or {}
+        )
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:

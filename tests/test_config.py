@@ -55,7 +55,10 @@ def test_default_value_syntax_and_comments_do_not_need_variables() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda t: t.replace("region: CN", "region: CN\n    regoin: CN"), "unknown key 'providers.deepseek.regoin'"),
+        (
+            lambda t: t.replace("region: CN", "region: CN\n    regoin: CN"),
+            "unknown key 'providers.deepseek.regoin'",
+        ),
         (lambda t: t + "\nstorge: {}\n", "unknown key 'storge'"),
         (lambda t: t.replace("provider: openrouter", "provider: together"), "unknown provider 'together'"),
         (lambda t: t.replace("api: openai", "api: grpc", 1), "providers.deepseek.api"),
@@ -88,8 +91,10 @@ def test_serve_refuses_a_bad_config_with_exit_code_and_message(tmp_path: Path) -
     path.write_text(GOOD.replace("provider: openrouter", "provider: nowhere"))
     result = subprocess.run(
         [sys.executable, "-m", "llmswitch", "serve", "--config", str(path), "--port", "0"],
-        capture_output=True, text=True, timeout=30, env={"DEEPSEEK_API_KEY": "a", "OPENROUTER_API_KEY": "b",
-                                                         "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"DEEPSEEK_API_KEY": "a", "OPENROUTER_API_KEY": "b", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     assert "unknown provider 'nowhere'" in result.stderr

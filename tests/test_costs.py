@@ -32,13 +32,26 @@ def deepseek_invoice(ts: float) -> float:
 
 CASES: list[tuple[str, str, str, Callable[[float], float]]] = [
     ("deepseek-v3", "deepseek", "deepseek-chat", deepseek_invoice),
-    ("kimi-k2", "moonshotai", "kimi-k2-0905-preview", lambda _: (4_000 * 0.60 + 8_000 * 0.15 + 1_500 * 2.50) / 1e6),
-    ("qwen3-coder", "openrouter", "qwen/qwen3-coder-plus",
-     lambda _: (4_000 * 0.65 + 8_000 * 0.13 + 1_500 * 3.25) / 1e6),
+    (
+        "kimi-k2",
+        "moonshotai",
+        "kimi-k2-0905-preview",
+        lambda _: (4_000 * 0.60 + 8_000 * 0.15 + 1_500 * 2.50) / 1e6,
+    ),
+    (
+        "qwen3-coder",
+        "openrouter",
+        "qwen/qwen3-coder-plus",
+        lambda _: (4_000 * 0.65 + 8_000 * 0.13 + 1_500 * 3.25) / 1e6,
+    ),
     ("glm-4.6", "zai", "glm-4.6", lambda _: (4_000 * 0.60 + 8_000 * 0.11 + 1_500 * 2.20) / 1e6),
     ("gpt-4.1", "openai", "gpt-4.1", lambda _: (4_000 * 2.00 + 8_000 * 0.50 + 1_500 * 8.00) / 1e6),
-    ("claude-sonnet", "anthropic", "claude-sonnet-4-5",
-     lambda _: (4_000 * 3.00 + 8_000 * 0.30 + 1_500 * 15.00) / 1e6),
+    (
+        "claude-sonnet",
+        "anthropic",
+        "claude-sonnet-4-5",
+        lambda _: (4_000 * 3.00 + 8_000 * 0.30 + 1_500 * 15.00) / 1e6,
+    ),
 ]
 
 
@@ -55,12 +68,14 @@ def gw(fresh_sim: Simulator, start_gateway: GatewayFactory) -> GatewayProcess:
 
 
 @pytest.mark.parametrize(("name", "invoice"), [(c[0], c[3]) for c in CASES], ids=[c[0] for c in CASES])
-def test_cost_matches_hand_computed_invoice(gw: GatewayProcess, fresh_sim: Simulator, name: str,
-                                           invoice: Callable[[float], float]) -> None:
+def test_cost_matches_hand_computed_invoice(
+    gw: GatewayProcess, fresh_sim: Simulator, name: str, invoice: Callable[[float], float]
+) -> None:
     upstream = next(c[2] for c in CASES if c[0] == name)
     fresh_sim.enqueue(upstream, {"usage": USAGE})
-    raw = client(gw).chat.completions.with_raw_response.create(model=name,
-                                                              messages=[{"role": "user", "content": "x"}])
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model=name, messages=[{"role": "user", "content": "x"}]
+    )
     [row] = gw.rows_for(raw.headers["x-llmswitch-request-id"])
     expected = invoice(row["ts"])
     assert row["cost_usd"] == pytest.approx(expected, rel=1e-9)
@@ -82,7 +97,9 @@ def test_streamed_request_is_priced_like_a_plain_one(gw: GatewayProcess, fresh_s
 def test_unknown_price_gives_null_cost_and_one_warning_never_a_failure(gw: GatewayProcess) -> None:
     c = client(gw)
     for _ in range(3):
-        raw = c.chat.completions.with_raw_response.create(model="mystery", messages=[{"role": "user", "content": "x"}])
+        raw = c.chat.completions.with_raw_response.create(
+            model="mystery", messages=[{"role": "user", "content": "x"}]
+        )
         assert raw.parse().choices
         assert raw.headers["x-llmswitch-cost-usd"] == "unknown"
     rows = gw.ledger(at_least=3)

@@ -27,7 +27,9 @@ def config(sim: Simulator, **extra: Any) -> dict[str, Any]:
     }
 
 
-def assert_openai_error(status: int, headers: dict[str, str], body: bytes, want_status: int, code: str) -> None:
+def assert_openai_error(
+    status: int, headers: dict[str, str], body: bytes, want_status: int, code: str
+) -> None:
     assert status == want_status, body
     assert headers["content-type"] == "application/json"
     err = json.loads(body)["error"]
@@ -45,15 +47,20 @@ def assert_openai_error(status: int, headers: dict[str, str], body: bytes, want_
         (b'{"model": "m", "messages": []}', "invalid_messages"),
         (b'{"model": "m", "messages": "hi"}', "invalid_messages"),
         (b'{"model": "m", "messages": [{"content": "no role"}]}', "invalid_messages"),
-        (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "invalid_stream"),
+        (
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
+            "invalid_stream",
+        ),
         (b"\xff\xfe garbage", "invalid_json"),
     ],
 )
-def test_bad_request_bodies_get_400(fresh_sim: Simulator, start_gateway: GatewayFactory, body: bytes,
-                                    code: str) -> None:
+def test_bad_request_bodies_get_400(
+    fresh_sim: Simulator, start_gateway: GatewayFactory, body: bytes, code: str
+) -> None:
     gw = start_gateway(config(fresh_sim))
-    status, headers, resp = request("POST", f"{gw.url}/v1/chat/completions", body,
-                                    {"content-type": "application/json"})
+    status, headers, resp = request(
+        "POST", f"{gw.url}/v1/chat/completions", body, {"content-type": "application/json"}
+    )
     assert_openai_error(status, headers, resp, 400, code)
     assert headers["x-llmswitch-request-id"].startswith("req_")
     assert fresh_sim.requests() == []
@@ -103,14 +110,20 @@ def test_malformed_http_gets_400_not_a_crash(fresh_sim: Simulator, start_gateway
 
 
 def auth_config(sim: Simulator) -> dict[str, Any]:
-    return config(sim, auth={"keys": [
-        {"id": "team-alpha", "key": "${TEAM_ALPHA_KEY}"},
-        {"id": "ci", "sha256": hashlib.sha256(HASHED_KEY.encode()).hexdigest()},
-    ]})
+    return config(
+        sim,
+        auth={
+            "keys": [
+                {"id": "team-alpha", "key": "${TEAM_ALPHA_KEY}"},
+                {"id": "ci", "sha256": hashlib.sha256(HASHED_KEY.encode()).hexdigest()},
+            ]
+        },
+    )
 
 
-def test_auth_rejects_missing_and_wrong_keys_and_records_key_ids(fresh_sim: Simulator,
-                                                                 start_gateway: GatewayFactory) -> None:
+def test_auth_rejects_missing_and_wrong_keys_and_records_key_ids(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
     gw = start_gateway(auth_config(fresh_sim), env={"TEAM_ALPHA_KEY": CLIENT_KEY})
     msgs: list[Any] = [{"role": "user", "content": "x"}]
     for bad in ("", "sk-wrong", CLIENT_KEY + "x", CLIENT_KEY[:-1]):
@@ -125,15 +138,21 @@ def test_auth_rejects_missing_and_wrong_keys_and_records_key_ids(fresh_sim: Simu
     assert [r["key_id"] for r in gw.ledger(at_least=2)] == ["team-alpha", "ci"]
 
 
-def test_no_secret_reaches_clients_logs_or_ledger(fresh_sim: Simulator, start_gateway: GatewayFactory) -> None:
+def test_no_secret_reaches_clients_logs_or_ledger(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
     gw = start_gateway(auth_config(fresh_sim), env={"TEAM_ALPHA_KEY": CLIENT_KEY})
     c = client(gw, key=CLIENT_KEY)
     seen: list[str] = []
     msgs: list[Any] = [{"role": "user", "content": "x"}]
     # Upstream error messages that echo the key, as some providers do.
     for status in (400, 401, 500):
-        fresh_sim.enqueue("up", {"status": status, "content": f"bad key {UPSTREAM_KEY}"},
-                          {"status": status}, {"status": status})
+        fresh_sim.enqueue(
+            "up",
+            {"status": status, "content": f"bad key {UPSTREAM_KEY}"},
+            {"status": status},
+            {"status": status},
+        )
         try:
             raw = c.chat.completions.with_raw_response.create(model="m", messages=msgs)
             seen.append(raw.http_response.text + json.dumps(dict(raw.headers)))

@@ -23,10 +23,20 @@ def config(sim: Simulator) -> dict[str, Any]:
     return {
         "providers": {"cn": provider(sim.url), "us": provider(sim.url)},
         "models": {
-            "kimi-k2": {"deployments": [{"provider": "cn", "model": "kimi-k2-0905-preview",
-                                         "price": {"input": 0.6, "output": 2.5}}]},
-            "gpt-4.1": {"deployments": [{"provider": "us", "model": "gpt-4.1",
-                                         "price": {"input": 2.0, "output": 8.0}}]},
+            "kimi-k2": {
+                "deployments": [
+                    {
+                        "provider": "cn",
+                        "model": "kimi-k2-0905-preview",
+                        "price": {"input": 0.6, "output": 2.5},
+                    }
+                ]
+            },
+            "gpt-4.1": {
+                "deployments": [
+                    {"provider": "us", "model": "gpt-4.1", "price": {"input": 2.0, "output": 8.0}}
+                ]
+            },
         },
         # A long flush interval: rows sit in memory until shutdown forces them out.
         "ledger": {"flush_interval": 60, "batch_rows": 100000},
@@ -34,15 +44,19 @@ def config(sim: Simulator) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_shutdown_flushes_every_pending_row(fresh_sim: Simulator, start_gateway: GatewayFactory, sig: int) -> None:
+def test_shutdown_flushes_every_pending_row(
+    fresh_sim: Simulator, start_gateway: GatewayFactory, sig: int
+) -> None:
     gw = start_gateway(config(fresh_sim))
 
     async def burst() -> None:
         ac = async_client(gw)
-        await asyncio.gather(*[
-            ac.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": f"n{i}"}])
-            for i in range(200)
-        ])
+        await asyncio.gather(
+            *[
+                ac.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": f"n{i}"}])
+                for i in range(200)
+            ]
+        )
         await ac.close()
 
     asyncio.run(burst())
@@ -53,50 +67,70 @@ def test_shutdown_flushes_every_pending_row(fresh_sim: Simulator, start_gateway:
     assert "ledger flushed" in gw.log()
 
 
-def test_shutdown_lets_an_in_flight_stream_finish(fresh_sim: Simulator, start_gateway: GatewayFactory) -> None:
+def test_shutdown_lets_an_in_flight_stream_finish(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
     gw = start_gateway(config(fresh_sim))
     fresh_sim.enqueue("gpt-4.1", {"content": "a b c d e", "chunk_delay": 0.2})
-    stream = client(gw).chat.completions.create(model="gpt-4.1", stream=True,
-                                                messages=[{"role": "user", "content": "x"}])
+    stream = client(gw).chat.completions.create(
+        model="gpt-4.1", stream=True, messages=[{"role": "user", "content": "x"}]
+    )
     first = next(iter(stream))
     assert gw.proc is not None
     gw.proc.send_signal(signal.SIGTERM)
     text = (first.choices[0].delta.content or "") + "".join(
-        c.choices[0].delta.content or "" for c in stream if c.choices)
+        c.choices[0].delta.content or "" for c in stream if c.choices
+    )
     assert text == "a b c d e"
     assert gw.stop() == 0
     [row] = gw.ledger()
     assert row["status"] == "ok"
 
 
-def test_usage_command_reports_spend_by_model_provider_and_tag(fresh_sim: Simulator,
-                                                               start_gateway: GatewayFactory) -> None:
+def test_usage_command_reports_spend_by_model_provider_and_tag(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
     gw = start_gateway(config(fresh_sim))
     c = client(gw)
     for _ in range(3):
-        fresh_sim.enqueue("kimi-k2-0905-preview", {"usage": {"prompt_tokens": 1000, "completion_tokens": 100}})
-        c.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": "x"}],
-                                  extra_headers={"x-llmswitch-tags": "team=search"})
+        fresh_sim.enqueue(
+            "kimi-k2-0905-preview", {"usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+        )
+        c.chat.completions.create(
+            model="kimi-k2",
+            messages=[{"role": "user", "content": "x"}],
+            extra_headers={"x-llmswitch-tags": "team=search"},
+        )
     fresh_sim.enqueue("gpt-4.1", {"usage": {"prompt_tokens": 500, "completion_tokens": 50}})
-    c.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "x"}],
-                              extra_headers={"x-llmswitch-tags": "team=ads"})
+    c.chat.completions.create(
+        model="gpt-4.1",
+        messages=[{"role": "user", "content": "x"}],
+        extra_headers={"x-llmswitch-tags": "team=ads"},
+    )
     gw.stop()
 
     def usage(*args: str) -> Any:
-        out = subprocess.run([sys.executable, "-m", "llmswitch", "usage", "--config", str(gw.config_path), *args],
-                             capture_output=True, text=True, timeout=30, cwd=gw.workdir)
+        out = subprocess.run(
+            [sys.executable, "-m", "llmswitch", "usage", "--config", str(gw.config_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=gw.workdir,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    by_model = {r["model"]: r for r in json.loads(usage("--json", "--since", "1d"))}
+    report = json.loads(usage("--json", "--since", "1d"))
+    by_model = {r["model"]: r for r in report["rows"]}
+    assert report["total"]["requests"] == 4
     assert by_model["kimi-k2"]["requests"] == 3 and by_model["kimi-k2"]["input_tokens"] == 3000
     assert by_model["kimi-k2"]["cost_usd"] == pytest.approx(3 * (1000 * 0.6 + 100 * 2.5) / 1e6)
     assert by_model["gpt-4.1"]["cost_usd"] == pytest.approx((500 * 2.0 + 50 * 8.0) / 1e6)
     assert by_model["gpt-4.1"]["error_rate"] == 0
     assert by_model["gpt-4.1"]["p50_latency_ms"] > 0
-    by_provider = {r["provider"]: r for r in json.loads(usage("--json", "--by", "provider"))}
+    by_provider = {r["provider"]: r for r in json.loads(usage("--json", "--by", "provider"))["rows"]}
     assert set(by_provider) == {"cn", "us"}
-    by_tag = {r["tag"]: r for r in json.loads(usage("--json", "--by", "tag"))}
+    by_tag = {r["tag"]: r for r in json.loads(usage("--json", "--by", "tag"))["rows"]}
     assert by_tag["team=search"]["requests"] == 3 and by_tag["team=ads"]["requests"] == 1
     table = usage()
     assert "kimi-k2" in table and "gpt-4.1" in table and "TOTAL" in table

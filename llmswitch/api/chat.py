@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Any
@@ -15,8 +16,13 @@ from llmswitch.routing.executor import Call
 _MAX_TAGS = 2048
 
 
+# A random per-process prefix and a counter: unique across replicas without a syscall per request.
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ids = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
 def parse_tags(raw: bytes | None) -> str | None:

@@ -259,9 +259,16 @@ class ConnectionPool:
         return proto
 
     async def send(
-        self, request: bytes, *, connect_timeout: float, deadline: float, idle_timeout: float = 0.0
+        self,
+        request: bytes,
+        *,
+        connect_timeout: float,
+        deadline: float,
+        idle_timeout: float = 0.0,
+        whole: bool = False,
     ) -> tuple[UpstreamResponse, UpstreamConnection]:
-        """Write `request` (full HTTP/1.1 request bytes) and wait for the response head.
+        """Write `request` (full HTTP/1.1 request bytes) and wait for the response head, or with `whole`
+        for the complete response (one wake-up instead of two when the body is wanted anyway).
 
         A pooled connection the server had silently closed fails before any response byte; then, and only
         then, the request is re-sent once on a fresh connection.
@@ -274,7 +281,7 @@ class ConnectionPool:
             resp = UpstreamResponse(self.loop)
             conn.begin(request, resp, deadline, idle_timeout)
             try:
-                await resp.headers_ready
+                await (resp.done if whole else resp.headers_ready)
             except UpstreamError as e:
                 if conn.reused and e.kind == "reset" and not resp.received:
                     continue

@@ -163,7 +163,10 @@ class Executor:
             attempt_deadline = min(deadline, loop.time() + (dep.timeout or self.cfg.attempt_timeout))
             try:
                 resp, upstream = await dep.pool.send(
-                    request, connect_timeout=self.cfg.connect_timeout, deadline=attempt_deadline
+                    request,
+                    connect_timeout=self.cfg.connect_timeout,
+                    deadline=attempt_deadline,
+                    whole=not call.stream,
                 )
                 rec.http_status = resp.status
                 if resp.status != 200:
