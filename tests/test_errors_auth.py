@@ -171,3 +171,21 @@ def test_no_secret_reaches_clients_logs_or_ledger(
         everything += wal.read_bytes().decode("latin-1")
     for secret in (UPSTREAM_KEY, CLIENT_KEY, HASHED_KEY, UPSTREAM_KEY[10:]):
         assert secret not in everything
+
+
+def test_expect_100_continue_is_answered_at_once(fresh_sim: Simulator, start_gateway: GatewayFactory) -> None:
+    import socket
+
+    gw = start_gateway(config(fresh_sim))
+    host, port = gw.url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 5000}]}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=0.5) as s:
+        s.sendall(head)
+        assert s.recv(4096).startswith(b"HTTP/1.1 100 Continue")  # within the timeout, before any body
+        s.sendall(body)
+        s.settimeout(10)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 OK")
