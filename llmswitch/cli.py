@@ -41,13 +41,18 @@ def parse_duration(text: str) -> float:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from llmswitch.runner import main_serve
+    from llmswitch.runner import bind, main_serve
 
     config = _config(args.config)
     _setup_logging(config.logging.level)
-    main_serve(
-        config, args.host or config.server.host, args.port if args.port is not None else config.server.port
-    )
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    try:
+        sock = bind(host, port)
+    except OSError as e:
+        print(f"llmswitch: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    main_serve(config, sock, args.workers)
     return 0
 
 
@@ -78,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help=f"YAML config (default: ./{DEFAULT_CONFIG})")
     s.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     s.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes, one per core (default: 1)")
     s.set_defaults(func=cmd_serve)
 
     u = sub.add_parser("usage", help="requests, tokens, cost, error rate and latency from the ledger")

@@ -5,22 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 
 import orjson
 
 from llmswitch.api.chat import chat_call, new_request_id
 from llmswitch.api.errors import GatewayError
+from llmswitch.api.messages import messages_call
 from llmswitch.api.server import ClientConnection, Request
 from llmswitch.config import Config
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
 from llmswitch.policy.auth import KeyStore, bearer_token
 from llmswitch.pricing.book import PriceBook, price_override
+from llmswitch.providers.anthropic import messages_head
+from llmswitch.providers.exchange import Exchange
 from llmswitch.providers.http_client import ConnectionPool
-from llmswitch.providers.openai import chat_head
+from llmswitch.providers.openai import OpenAIPassthrough, chat_head
 from llmswitch.routing.deployment import Deployment
 from llmswitch.routing.executor import Call, Executor
 from llmswitch.routing.plan import ModelRoute, expand
+from llmswitch.translate import count_tokens_estimate, exchange_for
 
 log = logging.getLogger("llmswitch")
 
@@ -35,9 +41,14 @@ class Gateway:
         self.pools: dict[str, ConnectionPool] = {}
         self.routes: dict[str, ModelRoute] = {}
         self.executor = Executor(
-            config.routing, ledger, self.metrics, [p.api_key for p in config.providers.values() if p.api_key]
+            config.routing,
+            ledger,
+            self.metrics,
+            [p.api_key for p in config.providers.values() if p.api_key],
+            _exchanges(),
         )
         self._models_body = b""
+        self._anthropic_models_body = b""
         self.started = time.time()
         self.inflight = 0  # requests being served, so shutdown can wait for them
         self.drained = asyncio.Event()
@@ -63,7 +74,9 @@ class Gateway:
                         api=p.api,
                         region=p.region,
                         pool=pool,
-                        head=chat_head(pool, p.api_key, p.headers),
+                        head=(messages_head if p.api == "anthropic" else chat_head)(
+                            pool, p.api_key, p.headers
+                        ),
                         pricer=self.prices.for_deployment(
                             provider=d.provider,
                             base_url=p.base_url,
@@ -79,6 +92,18 @@ class Gateway:
         for name in cfg.models:
             self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
         created = int(self.started)
+        created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
+        names = list(cfg.models)
+        self._anthropic_models_body = orjson.dumps(
+            {
+                "data": [
+                    {"type": "model", "id": n, "display_name": n, "created_at": created_at} for n in names
+                ],
+                "has_more": False,
+                "first_id": names[0] if names else None,
+                "last_id": names[-1] if names else None,
+            }
+        )
         self._models_body = orjson.dumps(
             {
                 "object": "list",
@@ -107,14 +132,21 @@ class Gateway:
     async def _dispatch(self, req: Request, conn: ClientConnection) -> None:
         path = req.path
         if path in (b"/v1/chat/completions", b"/chat/completions"):
-            if req.method != b"POST":
-                raise GatewayError(405, "use POST for chat completions", "method_not_allowed")
-            await self.chat_completions(req, conn)
+            _require_post(req)
+            await self.serve(req, conn, "openai")
+        elif path == b"/v1/messages":
+            _require_post(req)
+            await self.serve(req, conn, "anthropic")
+        elif path == b"/v1/messages/count_tokens":
+            _require_post(req)
+            self.count_tokens(req, conn)
         elif path == b"/health":
             conn.respond(200, [], b'{"status":"ok"}')
         elif path in (b"/v1/models", b"/models"):
             self.authenticate(req)
-            conn.respond(200, [], self._models_body)
+            # Anthropic's SDK (and the coding tools on it) send anthropic-version and expect its list shape.
+            anthropic = b"anthropic-version" in req.headers
+            conn.respond(200, [], self._anthropic_models_body if anthropic else self._models_body)
         elif path == b"/metrics":
             conn.respond(200, [], self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8")
         else:
@@ -123,23 +155,41 @@ class Gateway:
             )
 
     def authenticate(self, req: Request) -> str | None:
+        """The client key id, from `Authorization: Bearer` or (as Anthropic's SDK sends it) `x-api-key`."""
         if not self.keys.enabled:
             return None
-        token = bearer_token(req.headers.get(b"authorization"))
+        token = bearer_token(req.headers.get(b"authorization")) or req.headers.get(b"x-api-key")
         key_id = self.keys.identify(token) if token else None
         if key_id is None:
             raise GatewayError(
-                401, "missing or invalid API key (send Authorization: Bearer <key>)", "invalid_api_key"
+                401,
+                "missing or invalid API key (send Authorization: Bearer <key> or x-api-key)",
+                "invalid_api_key",
             )
         return key_id
 
-    async def chat_completions(self, req: Request, conn: ClientConnection) -> None:
+    def count_tokens(self, req: Request, conn: ClientConnection) -> None:
+        try:
+            self.authenticate(req)
+            try:
+                body = orjson.loads(req.body)
+            except orjson.JSONDecodeError:
+                raise GatewayError(400, "request body is not valid JSON", "invalid_json") from None
+            if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+                raise GatewayError(400, "messages: Field required", "invalid_request", param="messages")
+        except GatewayError as e:
+            e.surface = "anthropic"
+            raise
+        conn.respond(200, [], orjson.dumps({"input_tokens": count_tokens_estimate(body)}))
+
+    async def serve(self, req: Request, conn: ClientConnection, surface: str) -> None:
+        """One model request on either surface: decode, route, execute; errors in the surface's shape."""
         model = "?"
         status = 200
         call: Call | None = None
         try:
             key_id = self.authenticate(req)
-            call = chat_call(req, key_id)
+            call = chat_call(req, key_id) if surface == "openai" else messages_call(req, key_id)
             model = call.model
             route = self.routes.get(call.model)
             if route is None:
@@ -157,12 +207,38 @@ class Gateway:
                 raise
         except GatewayError as e:
             status = e.status
+            e.surface = surface
             if not any(k == "x-llmswitch-request-id" for k, _ in e.headers):
                 e.headers.append(("x-llmswitch-request-id", new_request_id()))
             raise
         finally:
             elapsed = time.perf_counter() - req.started
-            self.metrics.inc_request(model if model in self.routes else "?", "openai", status)
+            self.metrics.inc_request(model if model in self.routes else "?", surface, status)
             self.metrics.observe_latency(model if model in self.routes else "?", elapsed)
             if status == 200 and call is not None:
                 self.metrics.observe_overhead(max(elapsed - call.upstream_wait, 0.0))
+
+
+def _require_post(req: Request) -> None:
+    if req.method != b"POST":
+        raise GatewayError(405, f"use POST for {req.path.decode('latin-1')}", "method_not_allowed")
+
+
+def _exchanges() -> dict[tuple[str, str], Callable[[], Exchange]]:
+    """A factory per (client surface, upstream api) pair the gateway can serve.
+
+    Translating exchanges keep per-request state, so each attempt gets its own; the pass-through is
+    stateless and shared."""
+    passthrough = OpenAIPassthrough()
+    out: dict[tuple[str, str], Callable[[], Exchange]] = {("openai", "openai"): lambda: passthrough}
+    for surface in ("openai", "anthropic"):
+        for api in ("openai", "anthropic"):
+            if exchange_for(surface, api) is not None:
+                out[surface, api] = partial(_fresh, surface, api)
+    return out
+
+
+def _fresh(surface: str, api: str) -> Exchange:
+    exchange = exchange_for(surface, api)
+    assert exchange is not None
+    return exchange

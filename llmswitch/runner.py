@@ -1,10 +1,20 @@
-"""Run the gateway: event loop, listener, ledger thread, and a clean shutdown on SIGTERM/SIGINT."""
+"""Run the gateway: event loop, listener, ledger thread, clean shutdown, and optional worker processes.
+
+With `--workers N` the parent binds one listening socket and forks N workers that accept on it (the
+kernel spreads connections); each worker has its own loop, upstream pools and ledger writer (SQLite in
+WAL mode serialises their batches). The parent only supervises: it restarts a worker that dies and
+forwards SIGTERM/SIGINT so every worker drains and flushes its ledger.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import socket
+import sys
 import time
 
 import uvloop
@@ -18,7 +28,7 @@ log = logging.getLogger("llmswitch")
 
 
 async def run_gateway(
-    config: Config, host: str, port: int, *, ready: asyncio.Event | None = None, grace: float = 10.0
+    config: Config, sock: socket.socket, *, announce: bool = True, grace: float = 10.0
 ) -> None:
     ledger = open_ledger(
         config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
@@ -27,23 +37,12 @@ async def run_gateway(
     gateway = Gateway(config, ledger)
     loop = asyncio.get_running_loop()
     gateway.build(loop)
-    server = await serve(
-        gateway.handle, host, port, max_body=config.server.max_body_bytes, clock=time.perf_counter
-    )
-    bound = server.sockets[0].getsockname() if server.sockets else (host, port)
-    log.info(
-        "llmswitch listening on http://%s:%s (%d models, ledger %s)",
-        bound[0],
-        bound[1],
-        len(config.models),
-        _redact_url(config.storage.url),
-    )
-    print(f"llmswitch listening on http://{bound[0]}:{bound[1]}", flush=True)
+    server = await serve(gateway.handle, sock, max_body=config.server.max_body_bytes, clock=time.perf_counter)
+    if announce:
+        _announce(config, sock)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
     try:
         await stop.wait()
     finally:
@@ -58,6 +57,19 @@ async def run_gateway(
         log.info("ledger flushed; bye")
 
 
+def _announce(config: Config, sock: socket.socket, workers: int = 1) -> None:
+    host, port = sock.getsockname()[:2]
+    log.info(
+        "llmswitch listening on http://%s:%s (%d models, %d worker(s), ledger %s)",
+        host,
+        port,
+        len(config.models),
+        workers,
+        _redact_url(config.storage.url),
+    )
+    print(f"llmswitch listening on http://{host}:{port}", flush=True)
+
+
 def _redact_url(url: str) -> str:
     # postgresql://user:password@host/db → hide the password in logs
     if "@" in url and "://" in url:
@@ -67,5 +79,66 @@ def _redact_url(url: str) -> str:
     return url
 
 
-def main_serve(config: Config, host: str, port: int) -> None:
-    uvloop.run(run_gateway(config, host, port))
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def main_serve(config: Config, sock: socket.socket, workers: int = 1) -> None:
+    if workers <= 1:
+        uvloop.run(run_gateway(config, sock))
+        return
+    _supervise(config, sock, workers)
+
+
+def _spawn(config: Config, sock: socket.socket) -> int:
+    pid = os.fork()
+    if pid == 0:  # worker
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            uvloop.run(run_gateway(config, sock, announce=False))
+        except BaseException:
+            log.exception("worker %d crashed", os.getpid())
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return pid
+
+
+def _supervise(config: Config, sock: socket.socket, workers: int) -> None:
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    children = {_spawn(config, sock) for _ in range(workers)}
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    _announce(config, sock, workers)
+    backoff = 0.5
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if stopping:
+            continue
+        log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
+        time.sleep(backoff)
+        backoff = min(backoff * 2, 30.0)
+        children.add(_spawn(config, sock))
+    log.info("all workers stopped")

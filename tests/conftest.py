@@ -28,10 +28,12 @@ def fresh_sim(sim: Simulator) -> Simulator:
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     started: list[GatewayProcess] = []
 
-    def start(config: dict[str, Any], env: dict[str, str] | None = None) -> GatewayProcess:
+    def start(
+        config: dict[str, Any], env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> GatewayProcess:
         workdir = tmp_path / f"gw{len(started)}"
         workdir.mkdir()
-        gw = GatewayProcess(config, workdir, env).start()
+        gw = GatewayProcess(config, workdir, env, args).start()
         started.append(gw)
         return gw
 

@@ -22,21 +22,38 @@ UPSTREAM_KEY = "sk-upstream-SECRET-4f1d2c9e8b7a"  # must never leave the gateway
 class GatewayProcess:
     """`llmswitch serve` in a subprocess, its stdout/stderr captured to a file for leak checks."""
 
-    def __init__(self, config: dict[str, Any], workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.config_path = workdir / "llmswitch.yaml"
         self.db_path = workdir / "ledger.db"
         config.setdefault("storage", {"url": f"sqlite:///{self.db_path}"})
-        self.config_path.write_text(yaml.safe_dump(config))
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_path = workdir / "gateway.log"
         self.env = {**os.environ, **(env or {})}
+        self.args = args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self, timeout: float = 20.0) -> GatewayProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmswitch", "serve", "--config", str(self.config_path), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "llmswitch",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--port",
+                "0",
+                *self.args,
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,

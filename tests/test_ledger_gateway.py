@@ -134,3 +134,46 @@ def test_usage_command_reports_spend_by_model_provider_and_tag(
     assert by_tag["team=search"]["requests"] == 3 and by_tag["team=ads"]["requests"] == 1
     table = usage()
     assert "kimi-k2" in table and "gpt-4.1" in table and "TOTAL" in table
+
+
+def test_workers_share_the_port_restart_on_crash_and_all_flush(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
+    import os
+    import subprocess as sp
+    import time
+
+    cfg = config(fresh_sim)
+    cfg["ledger"] = {"flush_interval": 0.05}
+    gw = start_gateway(cfg, args=["--workers", "2"])
+    assert gw.proc is not None
+    workers = [
+        int(p)
+        for p in sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
+    ]
+    assert len(workers) == 2
+
+    async def burst(n: int) -> None:
+        ac = async_client(gw)
+        await asyncio.gather(
+            *[
+                ac.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": f"n{i}"}])
+                for i in range(n)
+            ]
+        )
+        await ac.close()
+
+    asyncio.run(burst(100))
+    assert len(gw.ledger(at_least=100)) == 100  # flushed before the crash below
+    os.kill(workers[0], signal.SIGKILL)  # the supervisor must replace it
+    for _ in range(100):
+        now = sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
+        if len(now) == 2 and str(workers[0]) not in now:
+            break
+        time.sleep(0.1)
+    assert len(now) == 2 and str(workers[0]) not in now
+    asyncio.run(burst(50))
+    assert gw.stop() == 0
+    rows = gw.ledger()
+    assert len(rows) == 150 and {r["status"] for r in rows} == {"ok"}
+    assert "restarting" in gw.log()

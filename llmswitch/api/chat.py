@@ -96,4 +96,9 @@ def chat_call(req: Request, key_id: str | None) -> Call:
         stream=stream,
         want_usage=want_usage,
         tags=tags,
+        upstream_headers=_DEFAULT_UPSTREAM_HEADERS,
     )
+
+
+# An OpenAI client reaching an Anthropic upstream: the protocol version Anthropic requires.
+_DEFAULT_UPSTREAM_HEADERS = {"anthropic": b"anthropic-version: 2023-06-01\r\n"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -60,6 +61,11 @@ class Request:
 
 
 Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+
+
+def surface_of(path: bytes) -> str:
+    """Which client API a path belongs to, for the shape of its errors."""
+    return "anthropic" if path.startswith(b"/v1/messages") else "openai"
 
 
 def _status_line(status: int) -> bytes:
@@ -178,17 +184,20 @@ class ClientConnection(asyncio.Protocol):
         except asyncio.CancelledError:
             return
         except GatewayError as e:
-            self.respond(e.status, e.headers, e.openai_body())
+            self.respond(e.status, e.headers, e.body())
         except Exception:
             log.exception("unhandled error serving %s %s", req.method.decode(), req.path.decode("latin-1"))
-            self.respond(500, [], GatewayError(500, "internal gateway error", "internal_error").openai_body())
+            err = GatewayError(500, "internal gateway error", "internal_error")
+            err.surface = surface_of(req.path)
+            self.respond(500, [], err.body())
         if self._queue and not self.closed:
             self._run(self._queue.popleft())
 
     def _reject(self, err: GatewayError) -> None:
         """Answer a request we cannot read further, then close the connection."""
         self._keep_alive = False
-        self.respond(err.status, err.headers, err.openai_body())
+        err.surface = surface_of(self._url)
+        self.respond(err.status, err.headers, err.body())
 
     def _refuse_body(self) -> None:
         # Answer 413 at once but keep reading (and dropping) the body: closing a socket with unread input
@@ -196,14 +205,15 @@ class ClientConnection(asyncio.Protocol):
         self._too_large = True
         self._body = []
         err = GatewayError(413, f"request body exceeds the {self.max_body}-byte limit", "body_too_large")
+        err.surface = surface_of(self._url)
         if not self.closed and self.transport is not None:
             self._keep_alive = False
             out = self._head(
                 413,
                 [],
-                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(err.openai_body()),
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(err.body()),
             )
-            self.transport.write(bytes(out) + err.openai_body())
+            self.transport.write(bytes(out) + err.body())
 
     # writing responses
     def _head(self, status: int, headers: list[tuple[str, str]], extra: bytes) -> bytearray:
@@ -261,15 +271,7 @@ class ClientConnection(asyncio.Protocol):
 
 
 async def serve(
-    handler: Handler,
-    host: str,
-    port: int,
-    *,
-    max_body: int,
-    clock: Callable[[], float],
-    reuse_port: bool = False,
+    handler: Handler, sock: socket.socket, *, max_body: int, clock: Callable[[], float]
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(
-        lambda: ClientConnection(handler, max_body, clock), host, port, reuse_port=reuse_port, backlog=2048
-    )
+    return await loop.create_server(lambda: ClientConnection(handler, max_body, clock), sock=sock)

@@ -11,8 +11,11 @@ from typing import Any
 
 import orjson
 
+from llmswitch.api.errors import GatewayError
 from llmswitch.pricing.usage import Usage
+from llmswitch.providers.exchange import BadUpstreamBody
 from llmswitch.providers.http_client import ConnectionPool, request_head
+from llmswitch.providers.sse import event_data
 
 _MODEL_KEY = b'"model"'
 _USAGE_OPTION = b'"stream_options":{"include_usage":true},'
@@ -88,3 +91,74 @@ def parse_usage(u: Any) -> Usage | None:
         output_tokens=_int(u.get("completion_tokens")),
         reasoning_tokens=reasoning,
     )
+
+
+class OpenAIPassthrough:
+    """OpenAI client, OpenAI-compatible upstream: bytes pass through, usage is read on the way."""
+
+    def upstream_body(
+        self, raw: bytes, body: dict[str, Any], upstream_model: str, stream: bool, want_usage: bool
+    ) -> bytes:
+        return rewrite_body(raw, body, upstream_model, stream and not want_usage)
+
+    def complete(self, raw: bytes, upstream_model: str) -> tuple[bytes, Usage | None, str]:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise BadUpstreamBody("upstream answered 200 with a body that is not JSON") from None
+        if not isinstance(data, dict) or "choices" not in data:
+            raise BadUpstreamBody("upstream answered 200 without choices")
+        reported = data.get("model")
+        served = reported if isinstance(reported, str) and reported else upstream_model
+        return raw, parse_usage(data.get("usage")), served
+
+    def stream(self, want_usage: bool, client_body: dict[str, Any]) -> OpenAIPassthroughStream:
+        return OpenAIPassthroughStream(want_usage)
+
+
+class OpenAIPassthroughStream:
+    """Forwards OpenAI chunks as they are; drops the usage-only chunk unless the client asked for it."""
+
+    __slots__ = ("done", "output_events", "served_model", "usage", "want_usage")
+
+    def __init__(self, want_usage: bool) -> None:
+        self.want_usage = want_usage
+        self.usage: Usage | None = None
+        self.served_model: str | None = None
+        self.done = False
+        self.output_events = 0
+
+    def feed(self, event: bytes) -> bytes:
+        payload = event_data(event)
+        if payload is None:  # comments / keep-alives
+            return event + b"\n\n"
+        if payload == b"[DONE]":
+            self.done = True
+            return event + b"\n\n"
+        # Parse only what we must: the first event (is the stream sound?) and usage-bearing ones.
+        # With include_usage, OpenAI puts `"usage":null` on every chunk; those need no parse.
+        if self.served_model is None or (b'"usage"' in payload and b'"usage":null' not in payload):
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                if self.served_model is None:
+                    raise BadUpstreamBody("upstream stream is not valid SSE JSON") from None
+                return event + b"\n\n"  # an unreadable event mid-stream: the client judges it
+            if not isinstance(chunk, dict):
+                raise BadUpstreamBody("upstream stream event is not a JSON object")
+            if self.served_model is None:
+                model = chunk.get("model")
+                self.served_model = model if isinstance(model, str) and model else ""
+            usage = parse_usage(chunk.get("usage"))
+            if usage is not None:
+                self.usage = usage
+                if not self.want_usage and not chunk.get("choices"):
+                    return b""  # the usage-only chunk we asked for on the client's behalf
+        self.output_events += 1
+        return event + b"\n\n"
+
+    def finish(self) -> bytes:
+        return b""
+
+    def error_event(self, message: str, code: str) -> bytes:
+        return b"data: " + GatewayError(502, message, code).openai_body() + b"\n\n"

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,11 @@ from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, A
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
 from llmswitch.pricing.usage import Usage
+from llmswitch.providers.exchange import BadUpstreamBody, Exchange, StreamTranslator
 from llmswitch.providers.http_client import UpstreamConnection, UpstreamError, UpstreamResponse
-from llmswitch.providers.openai import parse_usage, rewrite_body
-from llmswitch.providers.openai_stream import StreamRelay
+from llmswitch.providers.stream_relay import StreamRelay
 from llmswitch.routing.deployment import Deployment
+from llmswitch.translate import BadClientBody
 
 log = logging.getLogger("llmswitch.routing")
 
@@ -49,6 +51,7 @@ class Call:
     want_usage: bool
     tags: str | None
     surface: str = "openai"
+    upstream_headers: dict[str, bytes] = field(default_factory=dict)  # per upstream api, e.g. anthropic-beta
     upstream_wait: float = 0.0  # seconds spent waiting on upstreams: the rest is gateway overhead
     attempts: int = 0
     failures: list[str] = field(default_factory=list)
@@ -73,8 +76,16 @@ class _Failure(Exception):
 
 
 class Executor:
-    def __init__(self, routing: RoutingConfig, ledger: Ledger, metrics: Metrics, secrets: list[str]) -> None:
+    def __init__(
+        self,
+        routing: RoutingConfig,
+        ledger: Ledger,
+        metrics: Metrics,
+        secrets: list[str],
+        exchanges: dict[tuple[str, str], Callable[[], Exchange]],
+    ) -> None:
         self.cfg = routing
+        self.exchanges = exchanges  # (client surface, upstream api) → how to talk
         self.ledger = ledger
         self.metrics = metrics
         self._secrets = [s for s in secrets if s]
@@ -151,11 +162,21 @@ class Executor:
         )
         t0 = time.perf_counter()
         try:
-            if dep.api != "openai":
-                raise _Failure("unsupported_api", f"api {dep.api!r} is not served on this surface yet")
-            body = rewrite_body(call.raw, call.body, dep.upstream_model, call.stream and not call.want_usage)
-            request = b"%scontent-length: %d\r\nx-request-id: %s\r\n\r\n%s" % (
+            make_exchange = self.exchanges.get((call.surface, dep.api))
+            if make_exchange is None:
+                raise _Failure("unsupported_api", f"no {call.surface} → {dep.api} translation")
+            exchange = make_exchange()
+            try:
+                body = exchange.upstream_body(
+                    call.raw, call.body, dep.upstream_model, call.stream, call.want_usage
+                )
+            except BadClientBody as e:  # found only while translating: the request is wrong everywhere
+                final = GatewayError(400, str(e), "invalid_request")
+                raise _Failure("bad_request", str(e), final=final) from None
+            extra = call.upstream_headers.get(dep.api, b"")
+            request = b"%s%scontent-length: %d\r\nx-request-id: %s\r\n\r\n%s" % (
                 dep.head,
+                extra,
                 len(body),
                 call.request_id.encode(),
                 body,
@@ -172,9 +193,16 @@ class Executor:
                 if resp.status != 200:
                     await self._upstream_error(dep, resp)
                 if call.stream:
-                    await self._relay(call, dep, conn, resp, upstream, rec, deadline, t0)
+                    await self._relay(call, dep, exchange, conn, resp, upstream, rec, deadline, t0)
                 else:
-                    await self._complete(call, dep, conn, resp, rec, t0)
+                    raw = await resp.read()
+                    try:
+                        out, usage, served = exchange.complete(raw, dep.upstream_model)
+                    except BadUpstreamBody as e:
+                        raise _Failure("bad_body", str(e)) from None
+                    cost = self._account(call, dep, rec, usage, served)
+                    rec.status = STATUS_OK
+                    conn.respond(200, self._headers(call, dep, served, cost), out)
             except UpstreamError as e:
                 kind = "deadline" if e.kind == "timeout" and loop.time() >= deadline else e.kind
                 raise _Failure(kind, str(e)) from None
@@ -214,33 +242,11 @@ class Executor:
             raise _Failure(f"http_{status}", "rejected", status, final=final)
         raise _Failure(f"http_{status}", f"HTTP {status}", status, retry_after)
 
-    async def _complete(
-        self,
-        call: Call,
-        dep: Deployment,
-        conn: ClientConnection,
-        resp: UpstreamResponse,
-        rec: AttemptRecord,
-        t0: float,
-    ) -> None:
-        raw = await resp.read()
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise _Failure("bad_body", "upstream answered 200 with a body that is not JSON") from None
-        if not isinstance(data, dict) or "choices" not in data:
-            raise _Failure("bad_body", "upstream answered 200 without choices")
-        usage = parse_usage(data.get("usage"))
-        reported = data.get("model")
-        served = reported if isinstance(reported, str) and reported else dep.upstream_model
-        cost = self._account(call, dep, rec, usage, served)
-        rec.status = STATUS_OK
-        conn.respond(200, self._headers(call, dep, served, cost), raw)
-
     async def _relay(
         self,
         call: Call,
         dep: Deployment,
+        exchange: Exchange,
         conn: ClientConnection,
         resp: UpstreamResponse,
         upstream: UpstreamConnection,
@@ -248,21 +254,22 @@ class Executor:
         deadline: float,
         t0: float,
     ) -> None:
+        translator = exchange.stream(call.want_usage, call.body)
+
         def commit(first: bytes) -> None:
             rec.ttft_ms = (time.perf_counter() - t0) * 1000.0
             self.metrics.observe_ttft(call.model, time.perf_counter() - call.started)
-            conn.start_stream(
-                200, self._headers(call, dep, relay.served_model or dep.upstream_model, None), first
-            )
+            served = translator.served_model or dep.upstream_model
+            conn.start_stream(200, self._headers(call, dep, served, None), first)
             upstream.extend(deadline, self.cfg.stream_idle_timeout)
             conn.on_pause, conn.on_resume = upstream.pause_reading, upstream.resume_reading
 
-        relay = StreamRelay(call.want_usage, commit, conn.send_chunk)
+        relay = StreamRelay(translator, commit, conn.send_chunk)
 
         def sink(data: bytes) -> None:
             relay.feed(data)
             if relay.error is not None:
-                upstream.abort(UpstreamError("protocol", "upstream stream is not valid SSE JSON"))
+                upstream.abort(UpstreamError("protocol", relay.error))
 
         resp.stream_to(sink)
         failure: UpstreamError | None = None
@@ -272,35 +279,36 @@ class Executor:
             failure = e
         except asyncio.CancelledError:
             upstream.abort(UpstreamError("reset", "client went away"))
-            self._account(
-                call,
-                dep,
-                rec,
-                relay.usage or Usage(output_tokens=relay.content_events),
-                relay.served_model or dep.upstream_model,
-            )
+            self._account_stream(call, dep, rec, translator)
             raise
         if not relay.committed:
             if relay.error is not None:
-                raise _Failure("bad_body", "upstream stream is not valid SSE JSON")
+                raise _Failure("bad_body", relay.error)
             if failure is not None:
                 raise failure
             raise _Failure("bad_body", "upstream stream ended before any event")
-        served = relay.served_model or dep.upstream_model
-        self._account(call, dep, rec, relay.usage or Usage(output_tokens=relay.content_events), served)
-        if failure is None and relay.done_seen:
+        self._account_stream(call, dep, rec, translator)
+        if failure is None and translator.done:
             rec.status = STATUS_OK
+            conn.send_chunk(translator.finish())
             conn.end_stream()
             return
         # Mid-stream failure: the client already has part of the answer, so no retry; tell it in-band.
         rec.status = STATUS_TRUNCATED
         rec.error_class = "deadline" if failure is not None and failure.kind == "timeout" else "stream_cut"
         self.metrics.upstream_error(dep.provider, rec.error_class)
-        err = GatewayError(
-            502, f"upstream {dep.label} stream ended early ({rec.error_class})", "stream_truncated"
+        conn.send_chunk(
+            translator.error_event(
+                f"upstream {dep.label} stream ended early ({rec.error_class})", "stream_truncated"
+            )
         )
-        conn.send_chunk(b"data: " + err.openai_body() + b"\n\n")
         conn.end_stream()
+
+    def _account_stream(
+        self, call: Call, dep: Deployment, rec: AttemptRecord, translator: StreamTranslator
+    ) -> None:
+        usage = translator.usage or Usage(output_tokens=translator.output_events)
+        self._account(call, dep, rec, usage, translator.served_model or dep.upstream_model)
 
     def _account(
         self, call: Call, dep: Deployment, rec: AttemptRecord, usage: Usage | None, served: str
