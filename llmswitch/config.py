@@ -53,6 +53,8 @@ class DeploymentConfig(_Strict):
     model: str  # the upstream's own model id
     price: PriceConfig | None = None
     timeout: float | None = Field(default=None, gt=0)  # per-attempt time to first byte, seconds
+    # Clamp the client's max_tokens for upstreams with a lower output limit (coding agents ask for 32k+).
+    max_output_tokens: int | None = Field(default=None, ge=1)
 
 
 class ModelConfig(_Strict):

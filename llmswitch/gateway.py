@@ -86,6 +86,7 @@ class Gateway:
                         ),
                         timeout=d.timeout,
                         secret=p.api_key,
+                        max_output_tokens=d.max_output_tokens,
                     )
                 )
         fallbacks = {name: list(m.fallbacks) for name, m in cfg.models.items()}

@@ -272,3 +272,13 @@ def test_models_health_and_metrics(gw: GatewayProcess) -> None:
     ):
         assert name in metrics, name
     assert 'llmswitch_requests_total{model="deepseek-v3",status="200",surface="openai"} 1.0' in metrics
+
+
+def test_deployment_clamps_max_tokens(fresh_sim: Simulator, start_gateway: GatewayFactory) -> None:
+    cfg = basic_config(fresh_sim)
+    cfg["models"]["deepseek-v3"]["deployments"][0]["max_output_tokens"] = 8192
+    gw = start_gateway(cfg)
+    c = client(gw)
+    c.chat.completions.create(model="deepseek-v3", max_tokens=32000, messages=[{"role": "user", "content": "x"}])
+    c.chat.completions.create(model="deepseek-v3", max_tokens=100, messages=[{"role": "user", "content": "y"}])
+    assert [r["body"]["max_tokens"] for r in fresh_sim.requests()] == [8192, 100]

@@ -42,6 +42,7 @@ class Deployment:
     pricer: DeploymentPricer
     timeout: float | None  # per-attempt time to first byte; None = the routing default
     secret: str | None = None  # the provider key, kept only to scrub it from anything we echo
+    max_output_tokens: int | None = None
     health: Health = field(default_factory=Health)
 
     @property

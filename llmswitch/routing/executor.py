@@ -166,10 +166,9 @@ class Executor:
             if make_exchange is None:
                 raise _Failure("unsupported_api", f"no {call.surface} → {dep.api} translation")
             exchange = make_exchange()
+            raw, decoded = _clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
             try:
-                body = exchange.upstream_body(
-                    call.raw, call.body, dep.upstream_model, call.stream, call.want_usage
-                )
+                body = exchange.upstream_body(raw, decoded, dep.upstream_model, call.stream, call.want_usage)
             except BadClientBody as e:  # found only while translating: the request is wrong everywhere
                 final = GatewayError(400, str(e), "invalid_request")
                 raise _Failure("bad_request", str(e), final=final) from None
@@ -350,6 +349,19 @@ class Executor:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return _KEYLIKE.sub("***", text)
+
+
+def _clamp_max_tokens(raw: bytes, body: dict[str, Any], limit: int | None) -> tuple[bytes, dict[str, Any]]:
+    """The request with its output-token limit lowered to the deployment's, when it asks for more."""
+    if limit is None:
+        return raw, body
+    over = [
+        k for k in ("max_tokens", "max_completion_tokens") if type(body.get(k)) is int and body[k] > limit
+    ]
+    if not over:
+        return raw, body
+    clamped = {**body, **dict.fromkeys(over, limit)}
+    return orjson.dumps(clamped), clamped
 
 
 def _retry_after(value: bytes | None) -> float | None:
