@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--by", choices=["model", "provider", "tag", "key", "upstream_model"], default="model")
     u.add_argument("--json", action="store_true", help="machine-readable output")
     u.set_defaults(func=cmd_usage)
+
+    from llmswitch.pricing.cli import register as register_prices
+
+    register_prices(sub)
     return p
 
 

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llmswitch.providers.presets import MissingAPIKey, UnknownPreset, api_key_from_env, expand_provider
+
 
 class ConfigError(Exception):
     """The config cannot be used; the message names the offending key, variable or model."""
@@ -33,9 +35,12 @@ class PriceConfig(_Strict):
 
 
 class ProviderConfig(_Strict):
+    preset: str | None = None  # a known provider (providers/presets.py) filling the fields below
     api: Literal["openai", "anthropic"] = "openai"
     base_url: str
     api_key: str | None = None
+    api_key_env: str | None = None  # where a preset's key came from (informational once resolved)
+    auth: Literal["bearer", "x-api-key", "none"] | None = None  # default: the protocol's usual header
     region: str | None = None  # jurisdiction, for policy
     pricing_provider: str | None = None  # genai-prices provider id, when base_url does not identify it
     headers: dict[str, str] = Field(default_factory=dict)  # extra headers sent upstream
@@ -185,10 +190,25 @@ def parse_config(text: str, *, source: str = "<config>", env: dict[str, str] | N
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        data["providers"] = {name: _expand_preset(name, raw, env) for name, raw in providers.items()}
     try:
         return Config.model_validate(data)
     except ValidationError as e:
         raise ConfigError(f"{source}: {_describe(e)}") from None
+
+
+def _expand_preset(name: str, raw: Any, env: dict[str, str] | None) -> Any:
+    """A `providers:` entry with its preset's fields filled in and the preset's key variable read."""
+    if not isinstance(raw, dict) or "preset" not in raw:
+        return raw
+    try:
+        expanded = expand_provider(raw)
+        expanded["api_key"] = api_key_from_env(expanded, os.environ if env is None else env)
+    except (UnknownPreset, MissingAPIKey) as e:
+        raise ConfigError(f"providers.{name}: {e}") from None
+    return expanded
 
 
 def load_config(path: str | Path) -> Config:

@@ -75,7 +75,7 @@ class Gateway:
                         region=p.region,
                         pool=pool,
                         head=(messages_head if p.api == "anthropic" else chat_head)(
-                            pool, p.api_key, p.headers
+                            pool, p.api_key, p.headers, p.auth
                         ),
                         pricer=self.prices.for_deployment(
                             provider=d.provider,

@@ -99,3 +99,25 @@ def test_serve_refuses_a_bad_config_with_exit_code_and_message(tmp_path: Path) -
     assert result.returncode == 2
     assert "unknown provider 'nowhere'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_preset_fills_the_provider_and_reads_its_key_variable() -> None:
+    text = """
+providers:
+  moonshot: {preset: moonshot}
+  mine: {preset: deepseek, base_url: "http://127.0.0.1:9/v1", api_key: sk-explicit}
+  local: {preset: vllm}
+models:
+  kimi-k2: {deployments: [{provider: moonshot, model: kimi-k2-0905-preview}]}
+"""
+    cfg = parse_config(text, env={"MOONSHOT_API_KEY": "sk-moon"})
+    moon = cfg.providers["moonshot"]
+    assert moon.api_key == "sk-moon" and moon.base_url.startswith("https://api.moonshot")
+    assert moon.region == "CN" and moon.pricing_provider == "moonshotai" and moon.api == "openai"
+    mine = cfg.providers["mine"]
+    assert mine.base_url == "http://127.0.0.1:9/v1" and mine.api_key == "sk-explicit"
+    assert cfg.providers["local"].api_key is None and cfg.providers["local"].region == "local"
+    with pytest.raises(ConfigError, match="MOONSHOT_API_KEY"):
+        parse_config(text, env={})
+    with pytest.raises(ConfigError, match="unknown provider preset 'moonshoot'"):
+        parse_config("providers:\n  x: {preset: moonshoot}\n", env={})

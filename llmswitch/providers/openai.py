@@ -21,10 +21,14 @@ _MODEL_KEY = b'"model"'
 _USAGE_OPTION = b'"stream_options":{"include_usage":true},'
 
 
-def chat_head(pool: ConnectionPool, api_key: str | None, extra: dict[str, str]) -> bytes:
+def chat_head(
+    pool: ConnectionPool, api_key: str | None, extra: dict[str, str], auth: str | None = None
+) -> bytes:
     headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
-    if api_key:
-        headers.append(("Authorization", f"Bearer {api_key}"))
+    if api_key and auth != "none":
+        headers.append(
+            ("x-api-key", api_key) if auth == "x-api-key" else ("Authorization", f"Bearer {api_key}")
+        )
     headers.extend(extra.items())
     return request_head(pool, "/chat/completions", headers)
 
