@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,9 +27,9 @@ def _config(path: str | None) -> Config:
     if path is None and Path(DEFAULT_CONFIG).exists():
         path = DEFAULT_CONFIG
     if path is None:
-        raise ConfigError(
-            f"no config: pass --config FILE or create {DEFAULT_CONFIG} (see examples/quickstart.yaml)"
-        )
+        from llmswitch.defaults import default_config
+
+        return default_config(os.environ)
     return load_config(path)
 
 
@@ -80,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", help=f"YAML config (default: ./{DEFAULT_CONFIG})")
+    s.add_argument(
+        "--config",
+        help=f"YAML config (default: ./{DEFAULT_CONFIG}, else the built-in default: a local open-weight model"
+        " plus every provider preset whose API key is set)",
+    )
     s.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     s.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
     s.add_argument("--workers", type=int, default=1, help="worker processes, one per core (default: 1)")
@@ -95,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_usage)
 
     from llmswitch.pricing.cli import register as register_prices
+    from llmswitch.pricing.selfhost import self_hosted_candidates
 
-    register_prices(sub)
+    register_prices(sub, extra_candidates=self_hosted_candidates)
     return p
 
 

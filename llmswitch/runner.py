@@ -21,6 +21,7 @@ import uvloop
 
 from llmswitch.api.server import serve
 from llmswitch.config import Config
+from llmswitch.engines import EngineThread, LocalEngine
 from llmswitch.gateway import Gateway
 from llmswitch.ledger.sqlite import open_ledger
 
@@ -28,7 +29,12 @@ log = logging.getLogger("llmswitch")
 
 
 async def run_gateway(
-    config: Config, sock: socket.socket, *, announce: bool = True, grace: float = 10.0
+    config: Config,
+    sock: socket.socket,
+    *,
+    announce: bool = True,
+    grace: float = 10.0,
+    engine_urls: dict[str, str] | None = None,
 ) -> None:
     ledger = open_ledger(
         config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
@@ -36,7 +42,7 @@ async def run_gateway(
     ledger.start()
     gateway = Gateway(config, ledger)
     loop = asyncio.get_running_loop()
-    gateway.build(loop)
+    gateway.build(loop, engine_urls)
     server = await serve(gateway.handle, sock, max_body=config.server.max_body_bytes, clock=time.perf_counter)
     if announce:
         _announce(config, sock)
@@ -90,20 +96,47 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def main_serve(config: Config, sock: socket.socket, workers: int = 1) -> None:
-    if workers <= 1:
-        uvloop.run(run_gateway(config, sock))
-        return
-    _supervise(config, sock, workers)
+    engines = start_engines(config)
+    urls = {name: t.engine.base_url for name, t in engines.items()}
+    try:
+        if workers <= 1:
+            uvloop.run(run_gateway(config, sock, engine_urls=urls))
+        else:
+            _supervise(config, sock, workers, urls)
+    finally:
+        for thread in engines.values():
+            thread.stop()
 
 
-def _spawn(config: Config, sock: socket.socket) -> int:
+def start_engines(config: Config) -> dict[str, EngineThread]:
+    """Start every provider's local engine (before any worker forks, so all workers share them)."""
+    started: dict[str, EngineThread] = {}
+    try:
+        for name, p in config.providers.items():
+            if p.engine is None:
+                continue
+            log.info("starting local engine for provider %r (%s, %s)", name, p.engine.kind, p.engine.gguf)
+            engine = LocalEngine(
+                p.engine.gguf, threads=p.engine.threads, ctx=p.engine.ctx, parallel=p.engine.parallel
+            )
+            started[name] = EngineThread(engine)
+            started[name].start()
+            log.info("local engine for %r ready at %s", name, engine.base_url)
+    except BaseException:
+        for thread in started.values():
+            thread.stop()
+        raise
+    return started
+
+
+def _spawn(config: Config, sock: socket.socket, urls: dict[str, str]) -> int:
     pid = os.fork()
     if pid == 0:  # worker
         code = 0
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            uvloop.run(run_gateway(config, sock, announce=False))
+            uvloop.run(run_gateway(config, sock, announce=False, engine_urls=urls))
         except BaseException:
             log.exception("worker %d crashed", os.getpid())
             code = 1
@@ -114,7 +147,7 @@ def _spawn(config: Config, sock: socket.socket) -> int:
     return pid
 
 
-def _supervise(config: Config, sock: socket.socket, workers: int) -> None:
+def _supervise(config: Config, sock: socket.socket, workers: int, urls: dict[str, str]) -> None:
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -124,21 +157,26 @@ def _supervise(config: Config, sock: socket.socket, workers: int) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    children = {_spawn(config, sock) for _ in range(workers)}
+    children = {_spawn(config, sock, urls) for _ in range(workers)}
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     _announce(config, sock, workers)
     backoff = 0.5
     while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        children.discard(pid)
-        if stopping:
-            continue
-        log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
-        time.sleep(backoff)
-        backoff = min(backoff * 2, 30.0)
-        children.add(_spawn(config, sock))
+        time.sleep(0.2)
+        # Reap only our workers: a local engine is also our child, and its own supervisor waits for it.
+        for pid in list(children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done == 0:
+                continue
+            children.discard(pid)
+            if stopping:
+                continue
+            log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            children.add(_spawn(config, sock, urls))
     log.info("all workers stopped")

@@ -24,16 +24,20 @@ class GatewayProcess:
 
     def __init__(
         self,
-        config: dict[str, Any],
+        config: dict[str, Any] | None,
         workdir: Path,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
     ) -> None:
+        """`config=None` runs `llmswitch serve` with no config file: the built-in default."""
         self.workdir = workdir
         self.config_path = workdir / "llmswitch.yaml"
-        self.db_path = workdir / "ledger.db"
-        config.setdefault("storage", {"url": f"sqlite:///{self.db_path}"})
-        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.db_path = workdir / ("ledger.db" if config is not None else "llmswitch.db")
+        self.config_args: list[str] = []
+        if config is not None:
+            config.setdefault("storage", {"url": f"sqlite:///{self.db_path}"})
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            self.config_args = ["--config", str(self.config_path)]
         self.log_path = workdir / "gateway.log"
         self.env = {**os.environ, **(env or {})}
         self.args = args or []
@@ -48,8 +52,7 @@ class GatewayProcess:
                 "-m",
                 "llmswitch",
                 "serve",
-                "--config",
-                str(self.config_path),
+                *self.config_args,
                 "--port",
                 "0",
                 *self.args,

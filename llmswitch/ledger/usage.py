@@ -227,3 +227,18 @@ def _sum_rows(rows: Sequence[UsageRow]) -> UsageRow:
 
 def _int(value: Any) -> str:
     return f"{int(value):,}"
+
+
+def deployment_totals(
+    path_or_url: str, *, since_seconds: float | None
+) -> dict[tuple[str, str], tuple[float, int]]:
+    """(provider, upstream model) → (cost USD, input + output tokens) over the window's priced attempts."""
+    since = time.time() - since_seconds if since_seconds is not None else 0.0
+    with _open_readonly(_resolve_path(path_or_url)) as conn:
+        rows = conn.execute(
+            "SELECT provider, upstream_model, SUM(cost_usd),"
+            " SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))"
+            " FROM attempts WHERE ts >= ? AND cost_usd IS NOT NULL GROUP BY provider, upstream_model",
+            (since,),
+        ).fetchall()
+    return {(p, m): (float(c), int(t)) for p, m, c, t in rows if p is not None and m is not None}

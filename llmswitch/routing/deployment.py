@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmswitch.pricing.book import DeploymentPricer
+from llmswitch.pricing.selfhost import SelfHostedMeter
 from llmswitch.providers.http_client import ConnectionPool
 
 
@@ -43,6 +44,7 @@ class Deployment:
     timeout: float | None  # per-attempt time to first byte; None = the routing default
     secret: str | None = None  # the provider key, kept only to scrub it from anything we echo
     max_output_tokens: int | None = None
+    meter: SelfHostedMeter | None = None  # self-hosted: cost from the GPU time requests occupy
     health: Health = field(default_factory=Health)
 
     @property

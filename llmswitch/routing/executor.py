@@ -23,6 +23,7 @@ from llmswitch.config import RoutingConfig
 from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, AttemptRecord
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
+from llmswitch.pricing.selfhost import Occupancy
 from llmswitch.pricing.usage import Usage
 from llmswitch.providers.exchange import BadUpstreamBody, Exchange, StreamTranslator
 from llmswitch.providers.http_client import UpstreamConnection, UpstreamError, UpstreamResponse
@@ -161,6 +162,7 @@ class Executor:
             surface=call.surface,
         )
         t0 = time.perf_counter()
+        occ = dep.meter.begin() if dep.meter is not None else None
         try:
             make_exchange = self.exchanges.get((call.surface, dep.api))
             if make_exchange is None:
@@ -192,14 +194,14 @@ class Executor:
                 if resp.status != 200:
                     await self._upstream_error(dep, resp)
                 if call.stream:
-                    await self._relay(call, dep, exchange, conn, resp, upstream, rec, deadline, t0)
+                    await self._relay(call, dep, exchange, conn, resp, upstream, rec, deadline, t0, occ)
                 else:
                     raw = await resp.read()
                     try:
                         out, usage, served = exchange.complete(raw, dep.upstream_model)
                     except BadUpstreamBody as e:
                         raise _Failure("bad_body", str(e)) from None
-                    cost = self._account(call, dep, rec, usage, served)
+                    cost = self._account(call, dep, rec, usage, served, occ, t0)
                     rec.status = STATUS_OK
                     conn.respond(200, self._headers(call, dep, served, cost), out)
             except UpstreamError as e:
@@ -213,6 +215,10 @@ class Executor:
             raise
         finally:
             elapsed = time.perf_counter() - t0
+            if occ is not None:  # a failed attempt still held the hardware
+                spent = occ.finish(elapsed, 0)
+                if rec.cost_usd is None:
+                    rec.cost_usd = spent
             call.upstream_wait += elapsed
             rec.latency_ms = elapsed * 1000.0
             self.ledger.append(rec)
@@ -252,6 +258,7 @@ class Executor:
         rec: AttemptRecord,
         deadline: float,
         t0: float,
+        occ: Occupancy | None,
     ) -> None:
         translator = exchange.stream(call.want_usage, call.body)
 
@@ -278,7 +285,7 @@ class Executor:
             failure = e
         except asyncio.CancelledError:
             upstream.abort(UpstreamError("reset", "client went away"))
-            self._account_stream(call, dep, rec, translator)
+            self._account_stream(call, dep, rec, translator, occ, t0)
             raise
         if not relay.committed:
             if relay.error is not None:
@@ -286,7 +293,7 @@ class Executor:
             if failure is not None:
                 raise failure
             raise _Failure("bad_body", "upstream stream ended before any event")
-        self._account_stream(call, dep, rec, translator)
+        self._account_stream(call, dep, rec, translator, occ, t0)
         if failure is None and translator.done:
             rec.status = STATUS_OK
             conn.send_chunk(translator.finish())
@@ -304,13 +311,26 @@ class Executor:
         conn.end_stream()
 
     def _account_stream(
-        self, call: Call, dep: Deployment, rec: AttemptRecord, translator: StreamTranslator
+        self,
+        call: Call,
+        dep: Deployment,
+        rec: AttemptRecord,
+        translator: StreamTranslator,
+        occ: Occupancy | None,
+        t0: float,
     ) -> None:
         usage = translator.usage or Usage(output_tokens=translator.output_events)
-        self._account(call, dep, rec, usage, translator.served_model or dep.upstream_model)
+        self._account(call, dep, rec, usage, translator.served_model or dep.upstream_model, occ, t0)
 
     def _account(
-        self, call: Call, dep: Deployment, rec: AttemptRecord, usage: Usage | None, served: str
+        self,
+        call: Call,
+        dep: Deployment,
+        rec: AttemptRecord,
+        usage: Usage | None,
+        served: str,
+        occ: Occupancy | None,
+        t0: float,
     ) -> float | None:
         rec.upstream_model = served
         if usage is None:
@@ -320,7 +340,12 @@ class Executor:
         rec.cache_write_tokens = usage.cache_write_tokens
         rec.output_tokens = usage.output_tokens
         rec.reasoning_tokens = usage.reasoning_tokens
-        cost = dep.pricer.cost(usage, rec.ts)
+        if occ is not None:  # self-hosted: the GPU time this request occupied, not a token price
+            cost: float | None = occ.finish(
+                time.perf_counter() - t0, usage.input_tokens + usage.output_tokens
+            )
+        else:
+            cost = dep.pricer.cost(usage, rec.ts)
         rec.cost_usd = cost
         self.metrics.add_usage(
             call.model,
