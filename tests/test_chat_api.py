@@ -279,6 +279,10 @@ def test_deployment_clamps_max_tokens(fresh_sim: Simulator, start_gateway: Gatew
     cfg["models"]["deepseek-v3"]["deployments"][0]["max_output_tokens"] = 8192
     gw = start_gateway(cfg)
     c = client(gw)
-    c.chat.completions.create(model="deepseek-v3", max_tokens=32000, messages=[{"role": "user", "content": "x"}])
-    c.chat.completions.create(model="deepseek-v3", max_tokens=100, messages=[{"role": "user", "content": "y"}])
+    c.chat.completions.create(
+        model="deepseek-v3", max_tokens=32000, messages=[{"role": "user", "content": "x"}]
+    )
+    c.chat.completions.create(
+        model="deepseek-v3", max_tokens=100, messages=[{"role": "user", "content": "y"}]
+    )
     assert [r["body"]["max_tokens"] for r in fresh_sim.requests()] == [8192, 100]
