@@ -156,6 +156,19 @@ class LedgerConfig(_Strict):
 
 class LoggingConfig(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    bodies: bool = False  # keep prompts and answers in the ledger database (for `llmswitch advise`)
+    bodies_retention_days: float = Field(default=30.0, gt=0)
+    redact: list[str] = Field(default_factory=list)  # regexes replaced by [REDACTED] in logged bodies
+
+    @field_validator("redact")
+    @classmethod
+    def _valid_patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"invalid redact pattern {pattern!r}: {e}") from None
+        return v
 
 
 class Config(_Strict):

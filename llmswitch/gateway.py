@@ -15,6 +15,7 @@ from llmswitch.api.errors import GatewayError
 from llmswitch.api.messages import messages_call
 from llmswitch.api.server import ClientConnection, Request
 from llmswitch.config import Config
+from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
 from llmswitch.policy.auth import KeyStore, bearer_token
@@ -33,7 +34,14 @@ log = logging.getLogger("llmswitch")
 
 
 class Gateway:
-    def __init__(self, config: Config, ledger: Ledger, *, prices: PriceBook | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        *,
+        prices: PriceBook | None = None,
+        bodies: BodyLog | None = None,
+    ) -> None:
         self.config = config
         self.ledger = ledger
         self.metrics = Metrics()
@@ -47,6 +55,7 @@ class Gateway:
             self.metrics,
             [p.api_key for p in config.providers.values() if p.api_key],
             _exchanges(),
+            bodies,
         )
         self._models_body = b""
         self._anthropic_models_body = b""

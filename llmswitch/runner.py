@@ -23,6 +23,7 @@ from llmswitch.api.server import serve
 from llmswitch.config import Config
 from llmswitch.engines import EngineThread, LocalEngine
 from llmswitch.gateway import Gateway
+from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.sqlite import open_ledger
 
 log = logging.getLogger("llmswitch")
@@ -40,7 +41,16 @@ async def run_gateway(
         config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
     )
     ledger.start()
-    gateway = Gateway(config, ledger)
+    bodies = None
+    if config.logging.bodies:
+        bodies = BodyLog(
+            config.storage.url,
+            redact=config.logging.redact,
+            secrets=[p.api_key for p in config.providers.values() if p.api_key],
+            retention_days=config.logging.bodies_retention_days,
+        )
+        bodies.start()
+    gateway = Gateway(config, ledger, bodies=bodies)
     loop = asyncio.get_running_loop()
     gateway.build(loop, engine_urls)
     server = await serve(gateway.handle, sock, max_body=config.server.max_body_bytes, clock=time.perf_counter)
@@ -60,6 +70,8 @@ async def run_gateway(
             log.warning("in-flight requests still running after %.0fs; closing anyway", grace)
         gateway.close()
         await loop.run_in_executor(None, ledger.close)
+        if bodies is not None:
+            await loop.run_in_executor(None, bodies.close)
         log.info("ledger flushed; bye")
 
 

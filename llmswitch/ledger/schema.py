@@ -98,7 +98,30 @@ _V1 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+# Optional prompt/answer logging (`logging.bodies`), for `llmswitch advise`. Not append-only: the
+# retention setting deletes old rows, and bodies never feed billing.
+_V2 = Migration(
+    version=2,
+    name="create bodies",
+    statements=(
+        """
+        CREATE TABLE bodies (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT,
+            ts REAL,
+            surface TEXT,               -- openai | anthropic
+            model TEXT,                 -- the requested model name
+            request TEXT,               -- the client's JSON body, redacted
+            response_text TEXT,         -- the assistant's final text, redacted
+            tags TEXT
+        )
+        """,
+        "CREATE INDEX ix_bodies_ts ON bodies (ts)",
+        "CREATE INDEX ix_bodies_request_id ON bodies (request_id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

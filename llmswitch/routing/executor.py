@@ -20,6 +20,7 @@ import orjson
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import ClientConnection
 from llmswitch.config import RoutingConfig
+from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, AttemptRecord
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
@@ -84,8 +85,10 @@ class Executor:
         metrics: Metrics,
         secrets: list[str],
         exchanges: dict[tuple[str, str], Callable[[], Exchange]],
+        bodies: BodyLog | None = None,
     ) -> None:
         self.cfg = routing
+        self.bodies = bodies  # prompt/answer logging, when `logging.bodies` is on
         self.exchanges = exchanges  # (client surface, upstream api) → how to talk
         self.ledger = ledger
         self.metrics = metrics
@@ -204,6 +207,17 @@ class Executor:
                     cost = self._account(call, dep, rec, usage, served, occ, t0)
                     rec.status = STATUS_OK
                     conn.respond(200, self._headers(call, dep, served, cost), out)
+                    if self.bodies is not None:
+                        self.bodies.append(
+                            call.request_id,
+                            call.ts,
+                            call.surface,
+                            call.model,
+                            call.raw,
+                            False,
+                            [out],
+                            call.tags,
+                        )
             except UpstreamError as e:
                 kind = "deadline" if e.kind == "timeout" and loop.time() >= deadline else e.kind
                 raise _Failure(kind, str(e)) from None
@@ -261,8 +275,17 @@ class Executor:
         occ: Occupancy | None,
     ) -> None:
         translator = exchange.stream(call.want_usage, call.body)
+        captured: list[bytes] | None = [] if self.bodies is not None else None
+        forward = conn.send_chunk
+        if captured is not None:
+
+            def forward(data: bytes) -> None:
+                captured.append(data)
+                conn.send_chunk(data)
 
         def commit(first: bytes) -> None:
+            if captured is not None:
+                captured.append(first)
             rec.ttft_ms = (time.perf_counter() - t0) * 1000.0
             self.metrics.observe_ttft(call.model, time.perf_counter() - call.started)
             served = translator.served_model or dep.upstream_model
@@ -270,7 +293,7 @@ class Executor:
             upstream.extend(deadline, self.cfg.stream_idle_timeout)
             conn.on_pause, conn.on_resume = upstream.pause_reading, upstream.resume_reading
 
-        relay = StreamRelay(translator, commit, conn.send_chunk)
+        relay = StreamRelay(translator, commit, forward)
 
         def sink(data: bytes) -> None:
             relay.feed(data)
@@ -296,8 +319,12 @@ class Executor:
         self._account_stream(call, dep, rec, translator, occ, t0)
         if failure is None and translator.done:
             rec.status = STATUS_OK
-            conn.send_chunk(translator.finish())
+            forward(translator.finish())
             conn.end_stream()
+            if self.bodies is not None and captured is not None:
+                self.bodies.append(
+                    call.request_id, call.ts, call.surface, call.model, call.raw, True, captured, call.tags
+                )
             return
         # Mid-stream failure: the client already has part of the answer, so no retry; tell it in-band.
         rec.status = STATUS_TRUNCATED
