@@ -106,3 +106,53 @@ def test_unknown_price_gives_null_cost_and_one_warning_never_a_failure(gw: Gatew
     assert [r["cost_usd"] for r in rows] == [None, None, None]
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert gw.log().count("my-finetune-v7") == 1
+
+
+def test_reasoning_tiers_and_per_provider_prices(fresh_sim: Simulator, start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(
+        {
+            "providers": {
+                "openai": provider(fresh_sim.url, pricing_provider="openai"),
+                "moonshot": provider(fresh_sim.url, pricing_provider="moonshotai"),
+                "groq": provider(fresh_sim.url, pricing_provider="groq"),
+                "anthropic": {**provider(fresh_sim.url), "api": "anthropic", "pricing_provider": "anthropic"},
+            },
+            "models": {
+                "gpt-5": {"deployments": [{"provider": "openai", "model": "gpt-5"}]},
+                "kimi-moonshot": {"deployments": [{"provider": "moonshot", "model": "kimi-k2-0905-preview"}]},
+                "kimi-groq": {"deployments": [{"provider": "groq", "model": "moonshotai/kimi-k2-instruct"}]},
+                "sonnet": {"deployments": [{"provider": "anthropic", "model": "claude-sonnet-4-5"}]},
+            },
+        }
+    )
+    c = client(gw)
+    msgs: Any = [{"role": "user", "content": "x"}]
+
+    def cost_of(model: str, upstream: str, usage: dict[str, int]) -> dict[str, Any]:
+        fresh_sim.enqueue(upstream, {"usage": usage})
+        raw = c.chat.completions.with_raw_response.create(model=model, messages=msgs)
+        [row] = gw.rows_for(raw.headers["x-llmswitch-request-id"])
+        return row
+
+    # Reasoning tokens are part of the completion and billed at the output rate (GPT-5: $1.25 / $10).
+    row = cost_of(
+        "gpt-5", "gpt-5", {"prompt_tokens": 1_000, "completion_tokens": 3_000, "reasoning_tokens": 2_500}
+    )
+    assert row["reasoning_tokens"] == 2_500 and row["output_tokens"] == 3_000
+    assert row["cost_usd"] == pytest.approx((1_000 * 1.25 + 3_000 * 10.0) / 1e6)
+    # The same model costs what each provider charges: Kimi K2 on Moonshot $0.60/$2.50, on Groq $1/$3.
+    same = {"prompt_tokens": 10_000, "completion_tokens": 2_000}
+    assert cost_of("kimi-moonshot", "kimi-k2-0905-preview", same)["cost_usd"] == pytest.approx(
+        (10_000 * 0.60 + 2_000 * 2.50) / 1e6
+    )
+    assert cost_of("kimi-groq", "moonshotai/kimi-k2-instruct", same)["cost_usd"] == pytest.approx(
+        (10_000 * 1.00 + 2_000 * 3.00) / 1e6
+    )
+    # Long context: Claude Sonnet 4.5 above 200k input tokens is $6 / $22.50 (cache read $0.60).
+    row = cost_of(
+        "sonnet",
+        "claude-sonnet-4-5",
+        {"input_tokens": 150_000, "cache_read": 100_000, "output_tokens": 1_000},
+    )
+    assert row["input_tokens"] == 250_000
+    assert row["cost_usd"] == pytest.approx((150_000 * 6.0 + 100_000 * 0.60 + 1_000 * 22.5) / 1e6)

@@ -423,3 +423,31 @@ def test_upstream_client_error_crosses_protocols_in_anthropic_shape(
         ac(gw).messages.create(model="kimi-k2", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert_anthropic_error(exc.value, 400, "invalid_request_error")
     assert "simulated upstream error 400" in exc.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_stop_sequences(gw: GatewayProcess, fresh_sim: Simulator) -> None:
+    # Native Anthropic upstream: the upstream's stop_sequence verdict passes through.
+    fresh_sim.enqueue("claude-sonnet-4-5", {"content": "alpha beta STOP gamma"})
+    msg = ac(gw).messages.create(
+        model="claude-sonnet",
+        max_tokens=50,
+        stop_sequences=["STOP"],
+        messages=[{"role": "user", "content": "go"}],
+    )
+    assert msg.content[0].text.strip() == "alpha beta"  # type: ignore[union-attr]
+    assert msg.stop_reason == "stop_sequence" and msg.stop_sequence == "STOP"
+    # OpenAI-compatible upstream: the stop list is sent as `stop` and the answer ends there.
+    fresh_sim.enqueue("kimi-k2-0905-preview", {"content": "one two END three"})
+    msg = ac(gw).messages.create(
+        model="kimi-k2", max_tokens=50, stop_sequences=["END"], messages=[{"role": "user", "content": "go"}]
+    )
+    assert last_upstream(fresh_sim)["body"]["stop"] == ["END"]
+    assert "three" not in msg.content[0].text and msg.stop_reason in ("end_turn", "stop_sequence")  # type: ignore[union-attr]
+    # OpenAI client on the Anthropic upstream: `stop` becomes stop_sequences, finish_reason "stop".
+    fresh_sim.enqueue("claude-sonnet-4-5", {"content": "red green HALT blue"})
+    completion = client(gw).chat.completions.create(
+        model="claude-sonnet", stop=["HALT"], messages=[{"role": "user", "content": "colors"}]
+    )
+    assert last_upstream(fresh_sim)["body"]["stop_sequences"] == ["HALT"]
+    assert completion.choices[0].finish_reason == "stop"
+    assert "blue" not in (completion.choices[0].message.content or "")
