@@ -14,7 +14,7 @@ from llmswitch.providers.sse import EventSplitter
 
 
 class StreamRelay:
-    __slots__ = ("_commit", "_forward", "_splitter", "committed", "error", "translator")
+    __slots__ = ("_commit", "_forward", "_out", "_splitter", "committed", "error", "translator")
 
     def __init__(
         self, translator: StreamTranslator, commit: Callable[[bytes], None], forward: Callable[[bytes], None]
@@ -23,23 +23,32 @@ class StreamRelay:
         self._commit = commit  # sends the response head plus the first events
         self._forward = forward  # sends further events
         self._splitter = EventSplitter()
+        self._out: list[bytes] = []  # translated bytes not yet written, until the end of this network read
         self.committed = False
         self.error: str | None = None  # set when the stream is unusable before commit
 
     def feed(self, data: bytes) -> None:
         if self.error is not None:
             return
-        out = b""
         translate = self.translator.feed
         for event in self._splitter.feed(data):
             try:
-                out += translate(event)
+                out = translate(event)
             except BadUpstreamBody as e:
                 if not self.committed:
                     self.error = str(e)
+                    self._out.clear()
                     return
-        if not out:
+                continue
+            if out:
+                self._out.append(out)
+
+    def flush(self) -> None:
+        """Write what the last network read produced, in one piece."""
+        if not self._out or self.error is not None:
             return
+        out = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out.clear()
         if self.committed:
             self._forward(out)
         else:

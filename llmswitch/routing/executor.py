@@ -300,7 +300,7 @@ class Executor:
             if relay.error is not None:
                 upstream.abort(UpstreamError("protocol", relay.error))
 
-        resp.stream_to(sink)
+        resp.stream_to(sink, relay.flush)
         failure: UpstreamError | None = None
         try:
             await resp.done
