@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,6 +26,19 @@ from llmswitch.providers.sse import EventSplitter, event_data
 log = logging.getLogger("llmswitch.ledger")
 
 _MAX_PENDING = 10_000  # bodies are large: past this, new ones are dropped (and counted), never the ledger
+
+
+class PendingBody(NamedTuple):
+    """What the request path hands over: references to bytes it already holds."""
+
+    request_id: str
+    ts: float
+    surface: str
+    model: str
+    request: bytes  # the client's raw body
+    streamed: bool
+    response: list[bytes]  # the answer body, or the stream's forwarded event bytes
+    tags: str | None
 
 
 @dataclass(slots=True)
@@ -54,26 +67,16 @@ class BodyLog:
         self._redact = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
         self._retention = retention_days * 86400
         self._interval = flush_interval
-        self._queue: deque[tuple[str, float, str, str, bytes, bool, list[bytes], str | None]] = deque()
+        self._queue: deque[PendingBody] = deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0
 
-    def append(
-        self,
-        request_id: str,
-        ts: float,
-        surface: str,
-        model: str,
-        request: bytes,
-        streamed: bool,
-        response: list[bytes],
-        tags: str | None,
-    ) -> None:
+    def append(self, item: PendingBody) -> None:
         if len(self._queue) >= _MAX_PENDING:
             self.dropped += 1
             return
-        self._queue.append((request_id, ts, surface, model, request, streamed, response, tags))
+        self._queue.append(item)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="llmswitch-bodies", daemon=True)
@@ -93,7 +96,7 @@ class BodyLog:
             stopping = self._stop.wait(self._interval)
             rows = []
             while self._queue:
-                rows.append(self._row(*self._queue.popleft()))
+                rows.append(self._row(self._queue.popleft()))
             try:
                 if rows:
                     with conn:
@@ -112,27 +115,12 @@ class BodyLog:
                 break
         conn.close()
 
-    def _row(
-        self,
-        request_id: str,
-        ts: float,
-        surface: str,
-        model: str,
-        request: bytes,
-        streamed: bool,
-        response: list[bytes],
-        tags: str | None,
-    ) -> tuple[Any, ...]:
-        text = stream_text(surface, response) if streamed else answer_text(surface, b"".join(response))
-        return (
-            request_id,
-            ts,
-            surface,
-            model,
-            self._scrub(request.decode("utf-8", "replace")),
-            self._scrub(text),
-            tags,
+    def _row(self, b: PendingBody) -> tuple[Any, ...]:
+        text = (
+            stream_text(b.surface, b.response) if b.streamed else answer_text(b.surface, b"".join(b.response))
         )
+        request = self._scrub(b.request.decode("utf-8", "replace"))
+        return (b.request_id, b.ts, b.surface, b.model, request, self._scrub(text), b.tags)
 
     def _scrub(self, text: str) -> str:
         return self._redact.sub("[REDACTED]", text) if self._redact is not None else text

@@ -20,7 +20,7 @@ import orjson
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import ClientConnection
 from llmswitch.config import RoutingConfig
-from llmswitch.ledger.bodies import BodyLog
+from llmswitch.ledger.bodies import BodyLog, PendingBody
 from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, AttemptRecord
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
@@ -208,16 +208,7 @@ class Executor:
                     rec.status = STATUS_OK
                     conn.respond(200, self._headers(call, dep, served, cost), out)
                     if self.bodies is not None:
-                        self.bodies.append(
-                            call.request_id,
-                            call.ts,
-                            call.surface,
-                            call.model,
-                            call.raw,
-                            False,
-                            [out],
-                            call.tags,
-                        )
+                        self.bodies.append(_pending_body(call, False, [out]))
             except UpstreamError as e:
                 kind = "deadline" if e.kind == "timeout" and loop.time() >= deadline else e.kind
                 raise _Failure(kind, str(e)) from None
@@ -322,9 +313,7 @@ class Executor:
             forward(translator.finish())
             conn.end_stream()
             if self.bodies is not None and captured is not None:
-                self.bodies.append(
-                    call.request_id, call.ts, call.surface, call.model, call.raw, True, captured, call.tags
-                )
+                self.bodies.append(_pending_body(call, True, captured))
             return
         # Mid-stream failure: the client already has part of the answer, so no retry; tell it in-band.
         rec.status = STATUS_TRUNCATED
@@ -401,6 +390,12 @@ class Executor:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return _KEYLIKE.sub("***", text)
+
+
+def _pending_body(call: Call, streamed: bool, response: list[bytes]) -> PendingBody:
+    return PendingBody(
+        call.request_id, call.ts, call.surface, call.model, call.raw, streamed, response, call.tags
+    )
 
 
 def _clamp_max_tokens(raw: bytes, body: dict[str, Any], limit: int | None) -> tuple[bytes, dict[str, Any]]:
