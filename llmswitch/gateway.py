@@ -45,6 +45,7 @@ class Gateway:
         self.config = config
         self.ledger = ledger
         self.metrics = Metrics()
+        self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
         self.prices = prices or PriceBook()
         self.pools: dict[str, ConnectionPool] = {}
@@ -167,7 +168,7 @@ class Gateway:
             anthropic = b"anthropic-version" in req.headers
             conn.respond(200, [], self._anthropic_models_body if anthropic else self._models_body)
         elif path == b"/metrics":
-            conn.respond(200, [], self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8")
+            conn.respond(200, [], self.export_metrics(), b"text/plain; version=0.0.4; charset=utf-8")
         else:
             raise GatewayError(
                 404, f"no route for {req.method.decode()} {req.path.decode('latin-1')}", "not_found"

@@ -7,9 +7,12 @@ The exposition format is still prometheus-client's, through a custom collector.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
@@ -146,5 +149,65 @@ class Metrics:
     def upstream_error(self, provider: str, error_class: str) -> None:
         self.upstream_errors.inc((provider, error_class))
 
+    def _all(self) -> tuple[tuple[Counter, ...], tuple[Histogram, ...]]:
+        return (self.requests, self.tokens, self.cost, self.upstream_errors), (
+            self.latency,
+            self.ttft,
+            self.overhead,
+        )
+
+    def state(self) -> dict[str, list[list[object]]]:
+        """Every series as plain JSON: for sharing between worker processes."""
+        counters, histograms = self._all()
+        out: dict[str, list[list[object]]] = {}
+        for c in counters:
+            out[c.name] = [[list(labels), value] for labels, value in c.values.items()]
+        for h in histograms:
+            out[h.name] = [[list(labels), series] for labels, series in h.series.items()]
+        return out
+
+    def add_state(self, state: dict[str, list[list[Any]]]) -> None:
+        """Add another process's `state()` into this one (sums counters and histogram buckets)."""
+        counters, histograms = self._all()
+        for c in counters:
+            for labels, value in state.get(c.name, []):
+                c.inc(tuple(labels), float(value))
+        for h in histograms:
+            for labels, series in state.get(h.name, []):
+                mine = h.series.setdefault(tuple(labels), [0.0] * (len(h.bounds) + 2))
+                if len(series) == len(mine):
+                    for i, v in enumerate(series):
+                        mine[i] += v
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class SharedMetrics:
+    """`/metrics` for several worker processes: each publishes its state to a shared directory
+    (once a second, and at every scrape), and a scrape of any worker sums every worker's file. Files of
+    workers that died stay, so counters never go backwards."""
+
+    def __init__(self, metrics: Metrics, directory: str) -> None:
+        self.metrics = metrics
+        self.directory = directory
+        self.path = os.path.join(directory, f"{os.getpid()}.json")
+
+    def publish(self) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(orjson.dumps(self.metrics.state()))
+        os.replace(tmp, self.path)  # atomic: a scrape never reads half a file
+
+    def exposition(self) -> bytes:
+        self.publish()
+        total = Metrics()
+        for name in os.listdir(self.directory):
+            if not name.endswith(".json"):
+                continue
+            try:
+                with open(os.path.join(self.directory, name), "rb") as f:
+                    total.add_state(orjson.loads(f.read()))
+            except (OSError, orjson.JSONDecodeError):
+                continue  # a worker mid-replace or gone: its next publish will be read
+        return total.exposition()

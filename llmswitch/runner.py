@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 
 import uvloop
@@ -25,6 +27,7 @@ from llmswitch.engines import EngineThread, LocalEngine
 from llmswitch.gateway import Gateway
 from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.sqlite import open_ledger
+from llmswitch.metrics import SharedMetrics
 
 log = logging.getLogger("llmswitch")
 
@@ -36,6 +39,7 @@ async def run_gateway(
     announce: bool = True,
     grace: float = 10.0,
     engine_urls: dict[str, str] | None = None,
+    metrics_dir: str | None = None,
 ) -> None:
     ledger = open_ledger(
         config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
@@ -52,6 +56,15 @@ async def run_gateway(
         bodies.start()
     gateway = Gateway(config, ledger, bodies=bodies)
     loop = asyncio.get_running_loop()
+    if metrics_dir is not None:
+        shared = SharedMetrics(gateway.metrics, metrics_dir)
+        gateway.export_metrics = shared.exposition
+
+        def publish() -> None:
+            shared.publish()
+            loop.call_later(1.0, publish)
+
+        publish()
     gateway.build(loop, engine_urls)
     server = await serve(gateway.handle, sock, max_body=config.server.max_body_bytes, clock=time.perf_counter)
     if announce:
@@ -141,14 +154,14 @@ def start_engines(config: Config) -> dict[str, EngineThread]:
     return started
 
 
-def _spawn(config: Config, sock: socket.socket, urls: dict[str, str]) -> int:
+def _spawn(config: Config, sock: socket.socket, urls: dict[str, str], metrics_dir: str) -> int:
     pid = os.fork()
     if pid == 0:  # worker
         code = 0
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            uvloop.run(run_gateway(config, sock, announce=False, engine_urls=urls))
+            uvloop.run(run_gateway(config, sock, announce=False, engine_urls=urls, metrics_dir=metrics_dir))
         except BaseException:
             log.exception("worker %d crashed", os.getpid())
             code = 1
@@ -160,6 +173,16 @@ def _spawn(config: Config, sock: socket.socket, urls: dict[str, str]) -> int:
 
 
 def _supervise(config: Config, sock: socket.socket, workers: int, urls: dict[str, str]) -> None:
+    metrics_dir = tempfile.mkdtemp(prefix="llmswitch-metrics-")
+    try:
+        _supervise_in(config, sock, workers, urls, metrics_dir)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise_in(
+    config: Config, sock: socket.socket, workers: int, urls: dict[str, str], metrics_dir: str
+) -> None:
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -169,7 +192,7 @@ def _supervise(config: Config, sock: socket.socket, workers: int, urls: dict[str
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    children = {_spawn(config, sock, urls) for _ in range(workers)}
+    children = {_spawn(config, sock, urls, metrics_dir) for _ in range(workers)}
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     _announce(config, sock, workers)
@@ -190,5 +213,5 @@ def _supervise(config: Config, sock: socket.socket, workers: int, urls: dict[str
             log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
-            children.add(_spawn(config, sock, urls))
+            children.add(_spawn(config, sock, urls, metrics_dir))
     log.info("all workers stopped")

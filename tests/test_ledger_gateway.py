@@ -14,7 +14,7 @@ import pytest
 
 from llmswitch.testing.simulator import Simulator
 from tests.conftest import async_client, client
-from tests.harness import GatewayProcess, provider
+from tests.harness import GatewayProcess, provider, request
 
 GatewayFactory = Callable[..., GatewayProcess]
 
@@ -165,6 +165,7 @@ def test_workers_share_the_port_restart_on_crash_and_all_flush(
 
     asyncio.run(burst(100))
     assert len(gw.ledger(at_least=100)) == 100  # flushed before the crash below
+    time.sleep(1.5)  # and each worker has published its metrics since
     os.kill(workers[0], signal.SIGKILL)  # the supervisor must replace it
     for _ in range(100):
         now = sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
@@ -173,6 +174,13 @@ def test_workers_share_the_port_restart_on_crash_and_all_flush(
         time.sleep(0.1)
     assert len(now) == 2 and str(workers[0]) not in now
     asyncio.run(burst(50))
+    # Whichever worker answers, /metrics counts every worker's requests, the crashed one's included
+    # (other workers' counts are at most a second old: each publishes once a second).
+    time.sleep(1.5)
+    for _ in range(3):
+        metrics = request("GET", f"{gw.url}/metrics")[2].decode()
+        lines = [x for x in metrics.splitlines() if x.startswith("llmswitch_requests_total")]
+        assert lines == ['llmswitch_requests_total{model="kimi-k2",status="200",surface="openai"} 150.0']
     assert gw.stop() == 0
     rows = gw.ledger()
     assert len(rows) == 150 and {r["status"] for r in rows} == {"ok"}
