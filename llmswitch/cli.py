@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     from llmswitch.pricing.selfhost import self_hosted_candidates
 
     register_prices(sub, extra_candidates=self_hosted_candidates)
+
+    from llmswitch.routing.auto.cli import register as register_router
+
+    register_router(sub)
     return p
 
 

@@ -1,0 +1,138 @@
+"""``llmswitch router train|eval|bench``: wired into the main CLI with :func:`register`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["cmd_bench", "cmd_eval", "cmd_train", "register"]
+
+
+def _featurizer(name: str) -> dict[str, Any]:
+    if name == "lexical":
+        return {"kind": "lexical", "hash_dim": 0}
+    if name == "lexical-hash":
+        return {"kind": "lexical", "hash_dim": 1024}
+    if name == "minilm":
+        return {"kind": "minilm", "max_tokens": 256}
+    raise argparse.ArgumentTypeError(f"unknown featurizer {name!r}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from llmswitch.routing.auto.train import train_from_dir
+
+    model = train_from_dir(
+        args.data,
+        args.out,
+        featurizer=_featurizer(args.features),
+        candidates=args.candidates.split(",") if args.candidates else None,
+    )
+    info = model.info
+    print(
+        f"router model written to {args.out}: {len(model.models)} models, strong {model.strong}, "
+        f"cascade {' -> '.join(model.order)}, trained on {info.get('prompts')} prompts "
+        f"in {info.get('train_seconds', '?')} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "never"
+    return f"{100 * v:.1f} %" if pct else f"{v:.4f}"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from llmswitch.routing.auto.evaluate import evaluate, plot
+
+    report = evaluate(
+        args.data,
+        args.model if args.model else True,
+        subsample=args.subsample,
+        candidates=args.candidates.split(",") if args.candidates else None,
+        primary=args.primary,
+        train_kwargs={"featurizer": _featurizer(args.features)} if not args.model else None,
+    )
+    if args.plot:
+        plot(report, args.plot)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    b = report["best_single"]
+    print(f"test prompts: {report['test_prompts']} (trained on {report['train_prompts']})")
+    print(f"best single: {b['model']}  quality {b['quality']:.4f}  cost/prompt ${b['cost_per_prompt']:.6f}")
+    print(f"oracle quality: {report['oracle_quality']:.4f}")
+    print(
+        f"{'strategy':<11} {'match best at':>14} {'q@10% cost':>11} {'q@30% cost':>11} {'APGR':>7} {'AIQ':>7}"
+    )
+    for name, st in report["strategies"].items():
+        print(
+            f"{name:<11} {_fmt(st['cost_to_match_best'], True):>14} "
+            f"{_fmt(st['quality_at_10pct_cost'], True):>11} "
+            f"{_fmt(st['quality_at_30pct_cost'], True):>11} {_fmt(st['apgr']):>7} {_fmt(st['aiq']):>7}"
+        )
+    print("(match best at = router cost / best single's cost; q@x% = router quality / best single's quality)")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from llmswitch.routing.auto.config import AutoRouteConfig
+    from llmswitch.routing.auto.data import load_routing_data
+    from llmswitch.routing.auto.model import RouterModel
+    from llmswitch.routing.auto.strategies import benchmark_predictive
+
+    model = RouterModel.load(args.model)
+    data = load_routing_data(args.data, outputs=False)
+    prompts = data.prompts[: args.n]
+    benchmark_predictive(AutoRouteConfig(strategy="predictive"), model, prompts, repeat=args.repeat)
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``router`` (train / eval / bench) to an ``argparse`` sub-parser collection."""
+    r = subparsers.add_parser("router", help="train and evaluate the auto router")
+    sub = r.add_subparsers(dest="router_command", required=True)
+
+    t = sub.add_parser("train", help="fit a router model file from outcome data")
+    t.add_argument("--data", required=True, help="folder in the routing-data format")
+    t.add_argument("--out", required=True, help="model file to write (.npz)")
+    t.add_argument("--features", default="lexical", choices=["lexical", "lexical-hash", "minilm"])
+    t.add_argument("--candidates", help="comma-separated models (default: those with every outcome)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="train on split.json train ids, replay test ids, report the curve")
+    e.add_argument("--data", required=True, help="folder in the routing-data format")
+    e.add_argument("--model", help="evaluate this model file instead of training one on the train ids")
+    e.add_argument("--json", action="store_true", help="print the full report as JSON")
+    e.add_argument("--plot", help="write the cost-quality plot to this PNG")
+    e.add_argument("--subsample", type=int, help="evaluate on this many random test prompts (CI)")
+    e.add_argument("--features", default="lexical", choices=["lexical", "lexical-hash", "minilm"])
+    e.add_argument("--candidates", help="comma-separated models (default: those with every outcome)")
+    e.add_argument("--primary", default="hybrid", choices=["predictive", "cascade", "hybrid"])
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="decision overhead of the predictive strategy (p50/p99 ms)")
+    b.add_argument("--model", required=True)
+    b.add_argument("--data", required=True, help="prompts to time (routing-data folder)")
+    b.add_argument("-n", type=int, default=500)
+    b.add_argument("--repeat", type=int, default=3)
+    b.set_defaults(func=cmd_bench)
+    parser: argparse.ArgumentParser = r
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m llmswitch.routing.auto.cli router ...``)."""
+    p = argparse.ArgumentParser(prog="llmswitch")
+    register(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

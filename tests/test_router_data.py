@@ -1,0 +1,167 @@
+"""Routing-data loading on a tiny synthetic folder (nothing dataset-specific), answers, predictor."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmswitch.routing.auto.answers import canonical_answer, extract_answer, normalize_answer
+from llmswitch.routing.auto.data import load_routing_data
+from llmswitch.routing.auto.features import LexicalFeaturizer, prompt_text
+from llmswitch.routing.auto.predictor import QualityPredictor
+
+MODELS = {"tiny": (0.1, 0.2), "mid": (1.0, 2.0), "big": (10.0, 30.0)}
+
+
+def _write_jsonl_gz(path: Path, rows: list[dict[str, object]]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+
+
+def write_synthetic(folder: Path, n: int = 80, seed: int = 0) -> Path:
+    """A folder in the routing-data format with a planted signal.
+
+    Prompts are "kind A" (mention apples, short) or "kind B" (long, with code). ``tiny`` is right on A
+    and wrong on B, ``mid`` right on A and on 60 % of B, ``big`` always right. Wrong answers differ per
+    model, so agreement between cheap models means correctness.
+    """
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    prompts, outcomes, outputs, extra = [], [], [], []
+    for i in range(n):
+        kind_a = i % 2 == 0
+        truth = rng.randint(10, 99)
+        if kind_a:
+            text = f"How many apples do I have if I add {truth - 5} and 5? Answer in JSON."
+        else:
+            body = "\n".join(f"    x = x * {k} + {k}" for k in range(1, 8))
+            text = f"What does this return?\ndef f(x):\n{body}\n    return x % {truth}\nassert f(3) == ??"
+        prompts.append({"prompt_id": f"p{i}", "prompt": text, "input_tokens": str(len(text) // 4)})
+        for m in MODELS:
+            right = m == "big" or kind_a or (m == "mid" and rng.random() < 0.6)
+            ans = truth if right else truth + {"tiny": 1, "mid": 2, "big": 3}[m]
+            body_text = json.dumps({"reasoning": "steps", "answer": str(ans)})
+            outputs.append({"prompt_id": f"p{i}", "model": m, "text": body_text})
+            outcomes.append(
+                {
+                    "prompt_id": f"p{i}",
+                    "model": m,
+                    "quality": "1.0" if right else 0.0,  # strings and numbers both occur
+                    "output_tokens": 20 if kind_a else 60,
+                    "output_chars": len(body_text),
+                }
+            )
+        if i % 3 == 0:  # an extra model with partial coverage
+            extra.append({"prompt_id": f"p{i}", "model": "partial", "quality": 1.0, "output_tokens": 5})
+    _write_jsonl_gz(folder / "prompts.jsonl.gz", prompts)
+    _write_jsonl_gz(folder / "outcomes.jsonl.gz", outcomes)
+    _write_jsonl_gz(folder / "outcomes_extra.jsonl.gz", extra)
+    _write_jsonl_gz(folder / "outputs.jsonl.gz", outputs)
+    with (folder / "prices.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["model", "input_usd_per_mtok", "output_usd_per_mtok", "origin"])
+        for m, (pi, po) in {**MODELS, "partial": (0.5, 0.5)}.items():
+            w.writerow([m, pi, po, "test"])
+    ids = [p["prompt_id"] for p in prompts]
+    split = {"seed": 0, "train": ids[: int(n * 0.7)], "test": ids[int(n * 0.7) :]}
+    (folder / "split.json").write_text(json.dumps(split))
+    return folder
+
+
+def test_load_synthetic_folder(tmp_path: Path) -> None:
+    d = load_routing_data(write_synthetic(tmp_path / "syn"))
+    assert len(d.prompts) == 80
+    assert d.models == ["tiny", "mid", "big", "partial"]
+    assert d.complete_models() == ["tiny", "mid", "big"]
+    assert np.isnan(d.quality[1, 3]) and d.quality[0, 3] == 1.0
+    assert set(np.unique(d.quality[:, :3])) <= {0.0, 1.0}
+    # cost = input tokens x input price + output tokens x output price, per million
+    j = d.models.index("big")
+    expected = (d.input_tokens[0] * 10.0 + 20 * 30.0) / 1e6
+    assert math.isclose(d.cost[0, j], expected)
+    assert d.texts is not None and json.loads(d.texts[0][0] or "{}")["answer"]
+    train, test = d.part("train"), d.part("test")
+    assert len(train.prompts) == 56 and len(test.prompts) == 24
+    assert set(train.prompt_ids).isdisjoint(test.prompt_ids)
+    no_text = load_routing_data(tmp_path / "syn", outputs=False)
+    assert no_text.texts is None
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_routing_data(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "canon"),
+    [
+        ('```json\n{"reasoning": "x", "answer": "42"}\n```', "n:42"),
+        ('{"reasoning": "x", "answer": 42.0}', "n:42"),
+        ('{"answer": "$1,250"}', "n:1250"),
+        ('{"answer": "\\\\frac{8}{2}"}', "n:4"),
+        ('{"answer": "x + y = 12"}', "n:12"),
+        ('{"answer": "48 meters"}', "n:48"),
+        (
+            "{\"answer\": \"{'a': 1, 'b': [1, 2]}\"}",
+            canonical_answer('{"answer": "{\\"b\\": [1, 2], \\"a\\": 1}"}'),
+        ),
+        ('{"answer": "\'abc\'"}', "s:abc"),
+        ('{"answer": "abc"}', "s:abc"),
+        ("Some reasoning.\nAnswer: 17", "n:17"),
+        ("so the result is \\boxed{\\frac{3}{4}}", "n:0.75"),
+        ("first 3 then 5 and finally 8.", "n:8"),
+        ('"answer": "7 apples", broken json', "n:7"),
+        ("", None),
+    ],
+)
+def test_canonical_answers(text: str, canon: str | None) -> None:
+    assert canonical_answer(text) == canon
+
+
+def test_answer_types_stay_distinct() -> None:
+    assert normalize_answer("'5'") != normalize_answer("5")  # a string is not a number
+    assert normalize_answer("True") != normalize_answer("1")
+    assert normalize_answer("[1, 2]") != normalize_answer("(1, 2)")
+    assert normalize_answer("12 or 13") not in ("n:12", "n:13")
+    assert extract_answer("no answer here") is None
+
+
+def test_prompt_text_uses_user_turns() -> None:
+    msgs = [
+        {"role": "system", "content": "be brief"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "hello"}, {"type": "image_url", "image_url": {}}],
+        },
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "what is 2+2?"},
+    ]
+    assert prompt_text(msgs) == "hello\nwhat is 2+2?"
+
+
+def test_predictor_learns_planted_signal(tmp_path: Path) -> None:
+    d = load_routing_data(write_synthetic(tmp_path / "syn", n=120), outputs=False)
+    d = d.restrict_models(d.complete_models())
+    train, test = d.part("train"), d.part("test")
+    pred = QualityPredictor.fit(
+        LexicalFeaturizer(hash_dim=0), train.prompts, train.models, train.quality, train.output_tokens
+    )
+    p = pred.predict(test.prompts)
+    kind_a = np.array(["apples" in t for t in test.prompts])
+    tiny = pred.index("tiny")
+    assert p[kind_a, tiny].mean() > 0.8 > 0.2 > p[~kind_a, tiny].mean()
+    assert p[:, pred.index("big")].min() > 0.8
+    # mean output tokens are kept for cost estimates
+    assert 20 <= pred.out_tokens[tiny] <= 60
+    path = tmp_path / "pred.npz"
+    pred.save(path)
+    again = QualityPredictor.load(path)
+    assert np.allclose(again.predict(test.prompts), p)
