@@ -23,7 +23,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _config(path: str | None) -> Config:
+def load_config_or_default(path: str | None) -> Config:
     if path is None and Path(DEFAULT_CONFIG).exists():
         path = DEFAULT_CONFIG
     if path is None:
@@ -44,7 +44,7 @@ def parse_duration(text: str) -> float:
 def cmd_serve(args: argparse.Namespace) -> int:
     from llmswitch.runner import bind, main_serve
 
-    config = _config(args.config)
+    config = load_config_or_default(args.config)
     _setup_logging(config.logging.level)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_usage(args: argparse.Namespace) -> int:
     from llmswitch.ledger.usage import LedgerNotFound, format_table, usage_report, usage_total
 
-    url = args.ledger or _config(args.config).storage.url
+    url = args.ledger or load_config_or_default(args.config).storage.url
     try:
         rows = usage_report(url, since_seconds=args.since, by=args.by)
         total = usage_total(url, since_seconds=args.since)
@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     from llmswitch.routing.auto.cli import register as register_router
 
     register_router(sub)
+
+    from llmswitch.advisor.cli import register as register_advise
+
+    register_advise(sub)
     return p
 
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmswitch.providers.presets import MissingAPIKey, UnknownPreset, api_key_from_env, expand_provider
+from llmswitch.routing.auto.config import AutoRouteConfig
 
 
 class ConfigError(Exception):
@@ -97,11 +98,17 @@ class DeploymentConfig(_Strict):
 class ModelConfig(_Strict):
     deployments: list[DeploymentConfig] = Field(default_factory=list)
     fallbacks: list[str] = Field(default_factory=list)  # other models, tried after our own deployments
+    route: AutoRouteConfig | None = None  # an `auto` model: a strategy picks among other models per prompt
 
     @model_validator(mode="after")
     def _has_a_target(self) -> ModelConfig:
-        if not self.deployments and not self.fallbacks:
-            raise ValueError("a model needs at least one deployment or fallback")
+        if self.route is not None:
+            if self.deployments or self.fallbacks:
+                raise ValueError("a model with `route` picks among other models: no deployments or fallbacks")
+            if not self.route.candidates:
+                raise ValueError("route.candidates: list the configured models the router may use")
+        elif not self.deployments and not self.fallbacks:
+            raise ValueError("a model needs at least one deployment or fallback (or a `route`)")
         return self
 
 
@@ -190,6 +197,13 @@ class Config(_Strict):
                         f"models.{name}.deployments[{i}]: unknown provider {dep.provider!r}"
                         f" (configured: {', '.join(sorted(self.providers)) or 'none'})"
                     )
+            if model.route is not None:
+                cascade = model.route.cascade
+                for ref in [*model.route.candidate_names(), cascade.strong, cascade.judge_model]:
+                    if ref is not None and (ref not in self.models or self.models[ref].route is not None):
+                        raise ValueError(
+                            f"models.{name}.route: {ref!r} is not a configured model with deployments"
+                        )
             for fb in model.fallbacks:
                 if fb not in self.models:
                     raise ValueError(f"models.{name}.fallbacks: unknown model {fb!r}")

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import orjson
 
@@ -16,6 +17,7 @@ from llmswitch.api.messages import messages_call
 from llmswitch.api.server import ClientConnection, Request
 from llmswitch.config import Config
 from llmswitch.ledger.bodies import BodyLog
+from llmswitch.ledger.feedback import record_feedback
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
 from llmswitch.policy.auth import KeyStore, bearer_token
@@ -25,6 +27,8 @@ from llmswitch.providers.anthropic import messages_head
 from llmswitch.providers.exchange import Exchange
 from llmswitch.providers.http_client import ConnectionPool
 from llmswitch.providers.openai import OpenAIPassthrough, chat_head
+from llmswitch.routing.auto import AutoRouteConfig, Strategy, build_strategy, load_router_model
+from llmswitch.routing.auto_serve import min_quality, serve_auto
 from llmswitch.routing.deployment import Deployment
 from llmswitch.routing.executor import Call, Executor
 from llmswitch.routing.plan import ModelRoute, expand
@@ -50,6 +54,7 @@ class Gateway:
         self.prices = prices or PriceBook()
         self.pools: dict[str, ConnectionPool] = {}
         self.routes: dict[str, ModelRoute] = {}
+        self.auto: dict[str, tuple[Strategy, AutoRouteConfig]] = {}
         self.executor = Executor(
             config.routing,
             ledger,
@@ -109,8 +114,11 @@ class Gateway:
                     )
                 )
         fallbacks = {name: list(m.fallbacks) for name, m in cfg.models.items()}
-        for name in cfg.models:
-            self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
+        for name, m in cfg.models.items():
+            if m.route is not None:  # an `auto` model: a strategy over other models, loaded once here
+                self.auto[name] = (build_strategy(m.route, load_router_model(m.route.model_file)), m.route)
+            else:
+                self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
         created = int(self.started)
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
         names = list(cfg.models)
@@ -160,6 +168,9 @@ class Gateway:
         elif path == b"/v1/messages/count_tokens":
             _require_post(req)
             self.count_tokens(req, conn)
+        elif path == b"/v1/feedback":
+            _require_post(req)
+            await self.feedback(req, conn)
         elif path == b"/health":
             conn.respond(200, [], b'{"status":"ok"}')
         elif path in (b"/v1/models", b"/models"):
@@ -188,6 +199,37 @@ class Gateway:
             )
         return key_id
 
+    async def feedback(self, req: Request, conn: ClientConnection) -> None:
+        """`POST /v1/feedback {"request_id", "score": 0..1, "comment"?}`: how good an answer was, for
+        `llmswitch router train --from-ledger`."""
+        key_id = self.authenticate(req)
+        try:
+            body = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            raise GatewayError(400, "request body is not valid JSON", "invalid_json") from None
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        score: Any = body.get("score") if isinstance(body, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise GatewayError(
+                400,
+                "`request_id` is required (the x-llmswitch-request-id of the answer)",
+                "invalid_request",
+                param="request_id",
+            )
+        if type(score) not in (int, float) or not 0 <= score <= 1:
+            raise GatewayError(400, "`score` must be a number in [0, 1]", "invalid_request", param="score")
+        comment = body.get("comment")
+        await asyncio.get_running_loop().run_in_executor(
+            None,
+            record_feedback,
+            self.config.storage.url,
+            request_id,
+            float(score),
+            key_id,
+            comment if isinstance(comment, str) else None,
+        )
+        conn.respond(200, [], orjson.dumps({"ok": True, "request_id": request_id}))
+
     def count_tokens(self, req: Request, conn: ClientConnection) -> None:
         try:
             self.authenticate(req)
@@ -211,6 +253,25 @@ class Gateway:
             key_id = self.authenticate(req)
             call = chat_call(req, key_id) if surface == "openai" else messages_call(req, key_id)
             model = call.model
+            loop = asyncio.get_running_loop()
+            auto = self.auto.get(call.model)
+            if auto is not None:
+                strategy, route_cfg = auto
+                target = min_quality(req.headers.get(b"x-llmswitch-min-quality"))
+                try:
+                    await serve_auto(
+                        call,
+                        strategy,
+                        self.routes,
+                        self.executor,
+                        conn,
+                        loop.time(),
+                        route_cfg.target if target is None else target,
+                    )
+                except GatewayError as e:
+                    e.headers.append(("x-llmswitch-request-id", call.request_id))
+                    raise
+                return
             route = self.routes.get(call.model)
             if route is None:
                 raise GatewayError(
@@ -219,7 +280,6 @@ class Gateway:
                     "model_not_found",
                     param="model",
                 )
-            loop = asyncio.get_running_loop()
             try:
                 await self.executor.run(call, route.plan(loop.time()), conn)
             except GatewayError as e:

@@ -143,6 +143,7 @@ def test_round_trip_every_field(db: Path) -> None:
         streamed=True,
         tags='{"team": "search", "env": "prod"}',
         surface="anthropic",
+        route='{"strategy": "cascade"}',
     )
     # Every field differs from its default, so a column that is dropped or swapped shows up.
     for f in dataclasses.fields(AttemptRecord):

@@ -12,7 +12,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -61,6 +61,28 @@ class Request:
 
 
 Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+
+
+class Responder(Protocol):
+    """Where an answer goes: the client's connection, or a capture for a cascade's candidate call."""
+
+    closed: bool
+    on_pause: Callable[[], None] | None
+    on_resume: Callable[[], None] | None
+
+    def respond(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        content_type: bytes = b"application/json",
+    ) -> None: ...
+
+    def start_stream(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None: ...
+
+    def send_chunk(self, data: bytes) -> None: ...
+
+    def end_stream(self) -> None: ...
 
 
 def surface_of(path: bytes) -> str:

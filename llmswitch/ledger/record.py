@@ -34,3 +34,4 @@ class AttemptRecord:
     streamed: bool = False
     tags: str | None = None  # JSON object text from the x-llmswitch-tags header
     surface: str = "openai"  # which client API served it: openai | anthropic
+    route: str | None = None  # JSON trace of an `auto` route's decision (candidates, predictions, calls)

@@ -38,6 +38,7 @@ ATTEMPT_COLUMNS: tuple[str, ...] = (
     "streamed",
     "tags",
     "surface",
+    "route",
 )
 
 
@@ -121,7 +122,28 @@ _V2 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+# `auto` routing: each attempt carries the decision that led to it; feedback scores answers (for
+# `router train --from-ledger`). Feedback is a separate table: attempts stay append-only.
+_V3 = Migration(
+    version=3,
+    name="auto routing: decision traces and feedback",
+    statements=(
+        "ALTER TABLE attempts ADD COLUMN route TEXT",
+        """
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT,
+            ts REAL,
+            score REAL,                 -- 0..1, how good the answer was
+            key_id TEXT,
+            comment TEXT
+        )
+        """,
+        "CREATE INDEX ix_feedback_request_id ON feedback (request_id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

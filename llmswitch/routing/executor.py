@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from llmswitch.api.errors import GatewayError
-from llmswitch.api.server import ClientConnection
+from llmswitch.api.server import Responder
 from llmswitch.config import RoutingConfig
 from llmswitch.ledger.bodies import BodyLog, PendingBody
 from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, AttemptRecord
@@ -54,8 +54,12 @@ class Call:
     tags: str | None
     surface: str = "openai"
     upstream_headers: dict[str, bytes] = field(default_factory=dict)  # per upstream api, e.g. anthropic-beta
+    route: str | None = None  # an `auto` model's decision trace (JSON), for the ledger
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)  # e.g. x-llmswitch-route
     upstream_wait: float = 0.0  # seconds spent waiting on upstreams: the rest is gateway overhead
     attempts: int = 0
+    parent: Call | None = None  # the client request a cascade's candidate call belongs to
+    prior_cost: float = 0.0  # spent on this request before the final call (a cascade's cheap tries)
     failures: list[str] = field(default_factory=list)
 
 
@@ -94,7 +98,7 @@ class Executor:
         self.metrics = metrics
         self._secrets = [s for s in secrets if s]
 
-    async def run(self, call: Call, plan: list[Deployment], conn: ClientConnection) -> None:
+    async def run(self, call: Call, plan: list[Deployment], conn: Responder) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.timeout
         tries = [plan[i % len(plan)] for i in range(max(self.cfg.max_attempts, 1))] if plan else []
@@ -111,6 +115,8 @@ class Executor:
             if loop.time() >= deadline:
                 break
             call.attempts += 1
+            if call.parent is not None:  # a cascade's candidate call: one numbering per client request
+                call.parent.attempts += 1
             try:
                 await self._attempt(call, dep, conn, deadline)
                 dep.health.succeeded()
@@ -149,11 +155,11 @@ class Executor:
         return f"all {call.attempts} attempt(s) failed: " + "; ".join(call.failures)
 
     # one attempt
-    async def _attempt(self, call: Call, dep: Deployment, conn: ClientConnection, deadline: float) -> None:
+    async def _attempt(self, call: Call, dep: Deployment, conn: Responder, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         rec = AttemptRecord(
             request_id=call.request_id,
-            attempt=call.attempts,
+            attempt=call.parent.attempts if call.parent is not None else call.attempts,
             ts=time.time(),
             key_id=call.key_id,
             requested_model=call.model,
@@ -163,6 +169,7 @@ class Executor:
             streamed=call.stream,
             tags=call.tags,
             surface=call.surface,
+            route=call.route,
         )
         t0 = time.perf_counter()
         occ = dep.meter.begin() if dep.meter is not None else None
@@ -257,7 +264,7 @@ class Executor:
         call: Call,
         dep: Deployment,
         exchange: Exchange,
-        conn: ClientConnection,
+        conn: Responder,
         resp: UpstreamResponse,
         upstream: UpstreamConnection,
         rec: AttemptRecord,
@@ -383,7 +390,10 @@ class Executor:
             ("x-llmswitch-attempts", str(call.attempts)),
         ]
         if not call.stream:
-            headers.append(("x-llmswitch-cost-usd", f"{cost:.10f}" if cost is not None else "unknown"))
+            total = cost + call.prior_cost if cost is not None else None
+            headers.append(("x-llmswitch-cost-usd", f"{total:.10f}" if total is not None else "unknown"))
+        if call.extra_headers:
+            headers.extend(call.extra_headers)
         return headers
 
     def _scrub(self, text: str) -> str:

@@ -21,8 +21,25 @@ def _featurizer(name: str) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from llmswitch.routing.auto.train import train_from_dir
+    from llmswitch.routing.auto.train import train_from_dir, train_from_records
 
+    if args.from_ledger:
+        from llmswitch.cli import load_config_or_default, parse_duration
+        from llmswitch.ledger.feedback import scored_examples
+
+        url = load_config_or_default(args.config).storage.url
+        records = scored_examples(url, since_seconds=parse_duration(args.since) if args.since else None)
+        print(f"{len(records)} scored answers with logged prompts in the ledger", file=sys.stderr)
+        try:
+            trained = train_from_records(records, args.out)
+        except ValueError as e:
+            print(f"llmswitch: {e} (send POST /v1/feedback and turn on logging.bodies)", file=sys.stderr)
+            return 1
+        print(f"router model written to {args.out}: {len(trained.models)} models", file=sys.stderr)
+        return 0
+    if not args.data:
+        print("llmswitch: router train needs --data DIR or --from-ledger", file=sys.stderr)
+        return 2
     model = train_from_dir(
         args.data,
         args.out,
@@ -99,7 +116,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sub = r.add_subparsers(dest="router_command", required=True)
 
     t = sub.add_parser("train", help="fit a router model file from outcome data")
-    t.add_argument("--data", required=True, help="folder in the routing-data format")
+    t.add_argument("--data", help="folder in the routing-data format")
+    t.add_argument(
+        "--from-ledger", action="store_true", help="train on logged prompts scored by /v1/feedback"
+    )
+    t.add_argument("--config", help="gateway config whose ledger to read (with --from-ledger)")
+    t.add_argument("--since", help="with --from-ledger: only this recent, e.g. 30d")
     t.add_argument("--out", required=True, help="model file to write (.npz)")
     t.add_argument("--features", default="lexical", choices=["lexical", "lexical-hash", "minilm"])
     t.add_argument("--candidates", help="comma-separated models (default: those with every outcome)")
