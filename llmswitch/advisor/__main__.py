@@ -1,0 +1,5 @@
+import sys
+
+from llmswitch.advisor.cli import main
+
+sys.exit(main())
