@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,12 +27,14 @@ from llmswitch.providers.anthropic import messages_head
 from llmswitch.providers.exchange import Exchange
 from llmswitch.providers.http_client import ConnectionPool
 from llmswitch.providers.openai import OpenAIPassthrough, chat_head
-from llmswitch.routing.auto import AutoRouteConfig, Strategy, build_strategy, load_router_model
-from llmswitch.routing.auto_serve import min_quality, serve_auto
+from llmswitch.routing.auto.config import AutoRouteConfig
 from llmswitch.routing.deployment import Deployment
 from llmswitch.routing.executor import Call, Executor
 from llmswitch.routing.plan import ModelRoute, expand
 from llmswitch.translate import count_tokens_estimate, exchange_for
+
+if TYPE_CHECKING:
+    from llmswitch.routing.auto import Strategy
 
 log = logging.getLogger("llmswitch")
 
@@ -54,7 +56,7 @@ class Gateway:
         self.prices = prices or PriceBook()
         self.pools: dict[str, ConnectionPool] = {}
         self.routes: dict[str, ModelRoute] = {}
-        self.auto: dict[str, tuple[Strategy, AutoRouteConfig]] = {}
+        self.auto: dict[str, tuple[Strategy, AutoRouteConfig]] = {}  # `auto` models (their imports are lazy)
         self.executor = Executor(
             config.routing,
             ledger,
@@ -116,6 +118,8 @@ class Gateway:
         fallbacks = {name: list(m.fallbacks) for name, m in cfg.models.items()}
         for name, m in cfg.models.items():
             if m.route is not None:  # an `auto` model: a strategy over other models, loaded once here
+                from llmswitch.routing.auto import build_strategy, load_router_model
+
                 self.auto[name] = (build_strategy(m.route, load_router_model(m.route.model_file)), m.route)
             else:
                 self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
@@ -256,6 +260,8 @@ class Gateway:
             loop = asyncio.get_running_loop()
             auto = self.auto.get(call.model)
             if auto is not None:
+                from llmswitch.routing.auto_serve import min_quality, serve_auto
+
                 strategy, route_cfg = auto
                 target = min_quality(req.headers.get(b"x-llmswitch-min-quality"))
                 try:
