@@ -13,10 +13,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where used: `llmswitch serve` never needs it
+    import numpy as np
+    import numpy.typing as npt
+
 
 __all__ = ["Estimate", "bootstrap_outcomes", "bootstrap_ratio", "percentile", "wilson"]
 
@@ -39,10 +41,14 @@ class Estimate:
 
 
 def _indices(n: int, b: int, seed: int) -> npt.NDArray[np.int64]:
+    import numpy as np
+
     return np.random.default_rng(seed).integers(0, n, size=(b, n))
 
 
 def _interval(samples: npt.NDArray[np.float64], value: float, level: float) -> Estimate:
+    import numpy as np
+
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
     # Percentile intervals of a degenerate sample (all wins) collapse on the value; keep value inside.
@@ -53,6 +59,8 @@ def bootstrap_outcomes(
     outcomes: Sequence[str], *, b: int = B_DEFAULT, seed: int = 0, level: float = 0.95
 ) -> dict[str, Estimate] | None:
     """Win, tie, loss and not-worse (win + tie) rates with bootstrap intervals; None if empty."""
+    import numpy as np
+
     if not outcomes:
         return None
     values = np.array([OUTCOME_VALUE[o] for o in outcomes], dtype=np.int8)
@@ -77,6 +85,8 @@ def bootstrap_ratio(
     level: float = 0.95,
 ) -> Estimate | None:
     """sum(numerator) / sum(denominator) over paired requests (e.g. baseline cost / candidate cost)."""
+    import numpy as np
+
     if not numerator or len(numerator) != len(denominator):
         return None
     num, den = np.asarray(numerator, dtype=np.float64), np.asarray(denominator, dtype=np.float64)
@@ -103,6 +113,8 @@ def wilson(successes: int, n: int, alpha: float) -> tuple[float, float]:
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile (linear interpolation), None if there are no values."""
+    import numpy as np
+
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else None
 
 
