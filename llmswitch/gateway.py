@@ -77,6 +77,7 @@ class Gateway:
 
         `engine_urls`: the address of each provider whose `engine` the runner started."""
         cfg = self.config
+        self.executor.loop = loop
         engine_urls = engine_urls or {}
         for name, p in cfg.providers.items():
             self.pools[name] = ConnectionPool(loop, engine_urls.get(name, p.base_url))
@@ -257,7 +258,7 @@ class Gateway:
             key_id = self.authenticate(req)
             call = chat_call(req, key_id) if surface == "openai" else messages_call(req, key_id)
             model = call.model
-            loop = asyncio.get_running_loop()
+            loop = self.executor.loop
             auto = self.auto.get(call.model)
             if auto is not None:
                 from llmswitch.routing.auto_serve import min_quality, serve_auto

@@ -95,7 +95,10 @@ def _status_line(status: int) -> bytes:
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, handler: Handler, max_body: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, clock: Callable[[], float], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.loop = loop  # kept: asyncio.get_running_loop() costs a getpid() syscall per call on 3.11
         self.handler = handler
         self.max_body = max_body
         self.clock = clock
@@ -198,7 +201,7 @@ class ClientConnection(asyncio.Protocol):
     # handling
     def _run(self, req: Request) -> None:
         self._keep_alive = req.keep_alive
-        self._task = asyncio.get_running_loop().create_task(self._handle(req))
+        self._task = self.loop.create_task(self._handle(req))
 
     async def _handle(self, req: Request) -> None:
         try:
@@ -296,4 +299,4 @@ async def serve(
     handler: Handler, sock: socket.socket, *, max_body: int, clock: Callable[[], float]
 ) -> asyncio.Server:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: ClientConnection(handler, max_body, clock), sock=sock)
+    return await loop.create_server(lambda: ClientConnection(handler, max_body, clock, loop), sock=sock)

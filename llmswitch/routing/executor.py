@@ -82,6 +82,10 @@ class _Failure(Exception):
 
 
 class Executor:
+    # Set by Gateway.build to the running loop: a stored reference, because on 3.11
+    # asyncio.get_running_loop() makes a getpid() syscall on every call.
+    loop: asyncio.AbstractEventLoop
+
     def __init__(
         self,
         routing: RoutingConfig,
@@ -94,12 +98,13 @@ class Executor:
         self.cfg = routing
         self.bodies = bodies  # prompt/answer logging, when `logging.bodies` is on
         self.exchanges = exchanges  # (client surface, upstream api) → how to talk
+
         self.ledger = ledger
         self.metrics = metrics
         self._secrets = [s for s in secrets if s]
 
     async def run(self, call: Call, plan: list[Deployment], conn: Responder) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         deadline = loop.time() + self.cfg.timeout
         tries = [plan[i % len(plan)] for i in range(max(self.cfg.max_attempts, 1))] if plan else []
         last: _Failure | None = None
@@ -156,7 +161,7 @@ class Executor:
 
     # one attempt
     async def _attempt(self, call: Call, dep: Deployment, conn: Responder, deadline: float) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         rec = AttemptRecord(
             request_id=call.request_id,
             attempt=call.parent.attempts if call.parent is not None else call.attempts,
