@@ -61,27 +61,28 @@ class UpstreamResponse:
         return None
 
     def stream_to(self, sink: Sink, flush: Callable[[], None] | None = None) -> None:
-        """Deliver body chunks to `sink` as they arrive (buffered ones first).
-
-        `flush` runs once after each network read, after all the chunks that read held: a relay can
-        write once per read instead of once per chunk (one syscall, not twenty, for a burst of events)."""
-        buffered, self._body = self._body, []
+        """Deliver the body to `sink` once per network read: all the HTTP chunks one read held arrive as
+        one piece (an upstream sending one event per chunk costs one call, not twenty), then `flush` runs
+        so a relay can write once per read. What arrived before this call is delivered at once."""
         self._sink = sink
         self._flush = flush
-        for chunk in buffered:
-            sink(chunk)
-        if flush is not None and buffered:
-            flush()
+        self._deliver()
+
+    def _deliver(self) -> None:
+        if self._sink is None:
+            return
+        if self._body:
+            pieces, self._body = self._body, []
+            self._sink(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        if self._flush is not None:
+            self._flush()
 
     async def read(self) -> bytes:
         await self.done
         return b"".join(self._body)
 
     def _on_body(self, data: bytes) -> None:
-        if self._sink is not None:
-            self._sink(data)
-        else:
-            self._body.append(data)
+        self._body.append(data)  # a streamed body is handed over by _deliver at the end of the read
 
     def _fail(self, exc: BaseException) -> None:
         for fut in (self.headers_ready, self.done):
@@ -118,8 +119,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as e:
             self.abort(UpstreamError("protocol", f"malformed HTTP response: {e}"))
-        if resp._flush is not None:
-            resp._flush()
+        if resp._sink is not None:
+            resp._deliver()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
