@@ -29,13 +29,10 @@ import functools
 import gzip
 import hashlib
 import json
-import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-import uvloop
+from typing import Any
 
 from llmswitch.advisor import judge
 from llmswitch.testing import sim_behaviour as sb
@@ -276,41 +273,11 @@ class RecordedProvider(Simulator):
         return {"content": f"{reason}\nVERDICT: {verdict}", "usage": usage}
 
     # server --------------------------------------------------------------------------------------
-    def start(self) -> RecordedProvider:
-        """As `Simulator.start`, with connections that decide answers from the recorded data."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    thread_name = "llmswitch-recorded"
 
-        def run() -> None:
-            loop = uvloop.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                factory = functools.partial(_RecordedConnection, self.state, self._conns, self)
-                server = loop.run_until_complete(loop.create_server(factory, self.host, self._port))
-                self._server = cast(asyncio.Server, server)
-                self._port = self._server.sockets[0].getsockname()[1]
-                self._loop = loop
-            except BaseException as e:
-                failure.append(e)
-                loop.close()
-                return
-            finally:
-                ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                tasks = asyncio.all_tasks(loop)
-                for task in tasks:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="llmswitch-recorded", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
-        return self
+    def _connection_factory(self) -> Callable[[], asyncio.Protocol]:
+        """Connections that decide answers from the recorded data."""
+        return functools.partial(_RecordedConnection, self.state, self._conns, self)
 
     def model_requests(self) -> list[tuple[str, str]]:
         """(model, last user message) of every completion request received, in order."""

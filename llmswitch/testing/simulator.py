@@ -17,9 +17,10 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, Self, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -332,7 +333,13 @@ class Simulator:
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
         return f"http://{host}:{self._port}"
 
-    def start(self) -> Simulator:
+    thread_name = "llmswitch-sim"
+
+    def _connection_factory(self) -> Callable[[], asyncio.Protocol]:
+        """The protocol serving each connection; subclasses answer differently (testing/recorded.py)."""
+        return functools.partial(_Connection, self.state, self._conns)
+
+    def start(self) -> Self:
         """Bind and serve on a daemon thread; returns once listening (raises if the bind fails)."""
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -341,7 +348,7 @@ class Simulator:
             loop = uvloop.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
-                factory = functools.partial(_Connection, self.state, self._conns)
+                factory = self._connection_factory()
                 server = cast(
                     asyncio.Server,
                     loop.run_until_complete(loop.create_server(factory, self.host, self._port)),
@@ -364,7 +371,7 @@ class Simulator:
                 loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
                 loop.close()
 
-        self._thread = threading.Thread(target=run, name="llmswitch-sim", daemon=True)
+        self._thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
         self._thread.start()
         ready.wait()
         if failure:
