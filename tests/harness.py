@@ -134,3 +134,15 @@ def request(
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
+
+
+def routing_data_dir() -> Path:
+    """The published routing outcome data: $LLMSWITCH_ROUTING_DATA, else ../shared next to the checkout,
+    else the workplace's /work/shared (CI clones elsewhere). Tests that need it skip when none exists."""
+    env = os.environ.get("LLMSWITCH_ROUTING_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [
+        Path(__file__).resolve().parents[2] / "shared/data/routing",
+        Path("/work/shared/data/routing"),
+    ]
+    return next((c for c in candidates if (c / "prompts.jsonl.gz").exists()), candidates[0])

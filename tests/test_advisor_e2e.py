@@ -35,9 +35,12 @@ import yaml
 from llmswitch.advisor import judge as judge_format
 from llmswitch.advisor.cli import main as advise_main
 from llmswitch.testing.recorded import JUDGE_MODEL, Latency, RecordedProvider, RoutingData
-from tests.harness import GatewayProcess
+from tests.harness import (
+    GatewayProcess,
+    routing_data_dir,
+)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
+DATA = routing_data_dir()
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"routing data not found at {DATA}")
 
 BASELINE = "gpt-4o-2024-08-06"

@@ -25,8 +25,9 @@ from llmswitch.advisor.stats import bootstrap_outcomes, bootstrap_ratio, wilson
 from llmswitch.advisor.stopping import StopRule
 from llmswitch.advisor.traffic import Exchange, from_jsonl, normalise
 from llmswitch.categories import category_of_messages, classify
+from tests.harness import routing_data_dir
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
+DATA = routing_data_dir()
 
 
 # categories ---------------------------------------------------------------------------------------

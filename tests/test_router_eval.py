@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,10 @@ from llmswitch.routing.auto.evaluate import (
     plot,
     quality_at_cost,
 )
+from tests.harness import routing_data_dir
 from tests.test_router_data import write_synthetic
 
-REAL_DATA = Path(
-    os.environ.get("LLMSWITCH_ROUTING_DATA", Path(__file__).resolve().parents[2] / "shared/data/routing")
-)
+REAL_DATA = Path(routing_data_dir())
 
 
 def test_pareto_and_hull() -> None:
