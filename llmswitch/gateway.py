@@ -28,8 +28,9 @@ from llmswitch.providers.exchange import Exchange
 from llmswitch.providers.http_client import ConnectionPool
 from llmswitch.providers.openai import OpenAIPassthrough, chat_head
 from llmswitch.routing.auto.config import AutoRouteConfig
+from llmswitch.routing.call import Call
 from llmswitch.routing.deployment import Deployment
-from llmswitch.routing.executor import Call, Executor
+from llmswitch.routing.executor import Executor
 from llmswitch.routing.plan import ModelRoute, expand
 from llmswitch.translate import count_tokens_estimate, exchange_for
 

@@ -11,7 +11,7 @@ import orjson
 
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Request
-from llmswitch.routing.executor import Call
+from llmswitch.routing.call import Call
 
 _MAX_TAGS = 2048
 

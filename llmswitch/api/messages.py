@@ -10,7 +10,7 @@ import orjson
 from llmswitch.api.chat import new_request_id, parse_tags
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Request
-from llmswitch.routing.executor import Call
+from llmswitch.routing.call import Call
 from llmswitch.translate import check_messages_body
 
 ANTHROPIC_VERSION = b"2023-06-01"

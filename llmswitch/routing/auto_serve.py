@@ -18,7 +18,8 @@ from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Responder
 from llmswitch.ledger.bodies import answer_text
 from llmswitch.routing.auto import Answer, Strategy, trace_header
-from llmswitch.routing.executor import Call, Executor
+from llmswitch.routing.call import Call
+from llmswitch.routing.executor import Executor
 from llmswitch.routing.plan import ModelRoute
 from llmswitch.translate.replay import replay_as_stream
 

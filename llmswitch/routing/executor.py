@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
 
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Responder
 from llmswitch.config import RoutingConfig
-from llmswitch.ledger.bodies import BodyLog, PendingBody
+from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.record import STATUS_ERROR, STATUS_OK, STATUS_TRUNCATED, AttemptRecord
 from llmswitch.ledger.sqlite import Ledger
 from llmswitch.metrics import Metrics
@@ -29,38 +24,12 @@ from llmswitch.pricing.usage import Usage
 from llmswitch.providers.exchange import BadUpstreamBody, Exchange, StreamTranslator
 from llmswitch.providers.http_client import UpstreamConnection, UpstreamError, UpstreamResponse
 from llmswitch.providers.stream_relay import StreamRelay
+from llmswitch.routing.call import Call, clamp_max_tokens, pending_body
 from llmswitch.routing.deployment import Deployment
+from llmswitch.routing.upstream_errors import NEVER_RETRY, error_message, retry_after, scrub
 from llmswitch.translate import BadClientBody
 
 log = logging.getLogger("llmswitch.routing")
-
-_NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
-_KEYLIKE = re.compile(r"\b(sk|pk|rk|key|api[-_]?key)[-_][A-Za-z0-9*._-]{6,}", re.IGNORECASE)
-
-
-@dataclass(slots=True)
-class Call:
-    """One client request, decoded once by the surface that received it."""
-
-    request_id: str
-    ts: float  # wall clock at arrival
-    started: float  # perf_counter at arrival
-    key_id: str | None
-    model: str
-    body: dict[str, Any]
-    raw: bytes
-    stream: bool
-    want_usage: bool
-    tags: str | None
-    surface: str = "openai"
-    upstream_headers: dict[str, bytes] = field(default_factory=dict)  # per upstream api, e.g. anthropic-beta
-    route: str | None = None  # an `auto` model's decision trace (JSON), for the ledger
-    extra_headers: list[tuple[str, str]] = field(default_factory=list)  # e.g. x-llmswitch-route
-    upstream_wait: float = 0.0  # seconds spent waiting on upstreams: the rest is gateway overhead
-    attempts: int = 0
-    parent: Call | None = None  # the client request a cascade's candidate call belongs to
-    prior_cost: float = 0.0  # spent on this request before the final call (a cascade's cheap tries)
-    failures: list[str] = field(default_factory=list)
 
 
 class _Failure(Exception):
@@ -183,7 +152,7 @@ class Executor:
             if make_exchange is None:
                 raise _Failure("unsupported_api", f"no {call.surface} → {dep.api} translation")
             exchange = make_exchange()
-            raw, decoded = _clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
+            raw, decoded = clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
             try:
                 body = exchange.upstream_body(raw, decoded, dep.upstream_model, call.stream, call.want_usage)
             except BadClientBody as e:  # found only while translating: the request is wrong everywhere
@@ -220,7 +189,7 @@ class Executor:
                     rec.status = STATUS_OK
                     conn.respond(200, self._headers(call, dep, served, cost), out)
                     if self.bodies is not None:
-                        self.bodies.append(_pending_body(call, False, [out]))
+                        self.bodies.append(pending_body(call, False, [out]))
             except UpstreamError as e:
                 kind = "deadline" if e.kind == "timeout" and loop.time() >= deadline else e.kind
                 raise _Failure(kind, str(e)) from None
@@ -246,8 +215,8 @@ class Executor:
             raw = await resp.read()
         except UpstreamError:
             raw = b""
-        retry_after = _retry_after(resp.header(b"retry-after"))
-        if status in _NEVER_RETRY:
+        wait = retry_after(resp.header(b"retry-after"))
+        if status in NEVER_RETRY:
             if status in (401, 403):
                 final = GatewayError(
                     502,
@@ -258,11 +227,11 @@ class Executor:
             else:
                 final = GatewayError(
                     status,
-                    f"upstream {dep.label} rejected the request: {self._scrub(_error_message(raw))}",
+                    f"upstream {dep.label} rejected the request: {self._scrub(error_message(raw))}",
                     "upstream_rejected",
                 )
             raise _Failure(f"http_{status}", "rejected", status, final=final)
-        raise _Failure(f"http_{status}", f"HTTP {status}", status, retry_after)
+        raise _Failure(f"http_{status}", f"HTTP {status}", status, wait)
 
     async def _relay(
         self,
@@ -325,7 +294,7 @@ class Executor:
             forward(translator.finish())
             conn.end_stream()
             if self.bodies is not None and captured is not None:
-                self.bodies.append(_pending_body(call, True, captured))
+                self.bodies.append(pending_body(call, True, captured))
             return
         # Mid-stream failure: the client already has part of the answer, so no retry; tell it in-band.
         rec.status = STATUS_TRUNCATED
@@ -402,47 +371,4 @@ class Executor:
         return headers
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _KEYLIKE.sub("***", text)
-
-
-def _pending_body(call: Call, streamed: bool, response: list[bytes]) -> PendingBody:
-    return PendingBody(
-        call.request_id, call.ts, call.surface, call.model, call.raw, streamed, response, call.tags
-    )
-
-
-def _clamp_max_tokens(raw: bytes, body: dict[str, Any], limit: int | None) -> tuple[bytes, dict[str, Any]]:
-    """The request with its output-token limit lowered to the deployment's, when it asks for more."""
-    if limit is None:
-        return raw, body
-    over = [
-        k for k in ("max_tokens", "max_completion_tokens") if type(body.get(k)) is int and body[k] > limit
-    ]
-    if not over:
-        return raw, body
-    clamped = {**body, **dict.fromkeys(over, limit)}
-    return orjson.dumps(clamped), clamped
-
-
-def _retry_after(value: bytes | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # HTTP-date form: rare from LLM APIs; fall back to our own backoff
-
-
-def _error_message(raw: bytes) -> str:
-    try:
-        data = orjson.loads(raw)
-        err = data.get("error") if isinstance(data, dict) else None
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return str(err["message"])[:500]
-        if isinstance(err, str):
-            return err[:500]
-    except orjson.JSONDecodeError:
-        pass
-    return raw[:200].decode("utf-8", "replace")
+        return scrub(text, self._secrets)
