@@ -225,7 +225,7 @@ class Gateway:
         if type(score) not in (int, float) or not 0 <= score <= 1:
             raise GatewayError(400, "`score` must be a number in [0, 1]", "invalid_request", param="score")
         comment = body.get("comment")
-        await asyncio.get_running_loop().run_in_executor(
+        await self.executor.loop.run_in_executor(
             None,
             record_feedback,
             self.config.storage.url,
@@ -266,19 +266,15 @@ class Gateway:
 
                 strategy, route_cfg = auto
                 target = min_quality(req.headers.get(b"x-llmswitch-min-quality"))
-                try:
-                    await serve_auto(
-                        call,
-                        strategy,
-                        self.routes,
-                        self.executor,
-                        conn,
-                        loop.time(),
-                        route_cfg.target if target is None else target,
-                    )
-                except GatewayError as e:
-                    e.headers.append(("x-llmswitch-request-id", call.request_id))
-                    raise
+                await serve_auto(
+                    call,
+                    strategy,
+                    self.routes,
+                    self.executor,
+                    conn,
+                    loop.time(),
+                    route_cfg.target if target is None else target,
+                )
                 return
             route = self.routes.get(call.model)
             if route is None:
@@ -288,21 +284,18 @@ class Gateway:
                     "model_not_found",
                     param="model",
                 )
-            try:
-                await self.executor.run(call, route.plan(loop.time()), conn)
-            except GatewayError as e:
-                e.headers.append(("x-llmswitch-request-id", call.request_id))
-                raise
+            await self.executor.run(call, route.plan(loop.time()), conn)
         except GatewayError as e:
             status = e.status
             e.surface = surface
-            if not any(k == "x-llmswitch-request-id" for k, _ in e.headers):
-                e.headers.append(("x-llmswitch-request-id", new_request_id()))
+            e.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
             raise
         finally:
             elapsed = time.perf_counter() - req.started
-            self.metrics.inc_request(model if model in self.routes else "?", surface, status)
-            self.metrics.observe_latency(model if model in self.routes else "?", elapsed)
+            # Unknown names are one label, so a client cannot grow the metrics without bound.
+            label = model if model in self.routes or model in self.auto else "?"
+            self.metrics.inc_request(label, surface, status)
+            self.metrics.observe_latency(label, elapsed)
             if status == 200 and call is not None:
                 self.metrics.observe_overhead(max(elapsed - call.upstream_wait, 0.0))
 

@@ -73,6 +73,8 @@ def test_predictive_picks_by_target_and_records_its_decision(
         {"x-llmswitch-min-quality": "2"},
     )
     assert status == 400 and json.loads(body)["error"]["code"] == "invalid_header"
+    metrics = request("GET", f"{gw.url}/metrics")[2].decode()
+    assert 'llmswitch_requests_total{model="auto",status="200",surface="openai"} 3.0' in metrics
 
 
 CASCADE = {

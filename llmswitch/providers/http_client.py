@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -337,7 +337,3 @@ def request_head(pool: ConnectionPool, path: str, headers: list[tuple[str, str]]
     ]
     lines.extend(f"{k}: {v}" for k, v in headers)
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
-
-
-def header_dict(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}

@@ -12,16 +12,19 @@ class EventSplitter:
         self._buf = b""
 
     def feed(self, data: bytes) -> list[bytes]:
-        buf = self._buf + data if self._buf else data
-        if b"\r" in buf:  # normalise CRLF framing once; rare in practice
-            buf = buf.replace(b"\r\n", b"\n")
-        events = buf.split(b"\n\n")
-        self._buf = events.pop()
-        return [e for e in events if e.strip()]
+        return [e for e in self.feed_block(data).split(b"\n\n") if e.strip()]
 
-    @property
-    def pending(self) -> bytes:
-        return self._buf
+    def feed_block(self, data: bytes) -> bytes:
+        """The complete events received so far, as one block ending in a blank line (b"" if none)."""
+        buf = self._buf + data if self._buf else data
+        if b"\r" in buf:  # CRLF framing: normalise (a CR split from its LF is completed next time)
+            buf = buf.replace(b"\r\n", b"\n")
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self._buf = buf
+            return b""
+        self._buf = buf[cut + 2 :]
+        return buf[: cut + 2]
 
 
 def event_data(event: bytes) -> bytes | None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from llmswitch.providers.exchange import BadUpstreamBody, StreamTranslator
+from llmswitch.providers.sse import EventSplitter
 
 
 class StreamRelay:
-    __slots__ = ("_commit", "_fast", "_forward", "_out", "_pending", "committed", "error", "translator")
+    __slots__ = ("_commit", "_fast", "_forward", "_out", "_splitter", "committed", "error", "translator")
 
     def __init__(
         self, translator: StreamTranslator, commit: Callable[[bytes], None], forward: Callable[[bytes], None]
@@ -24,7 +25,7 @@ class StreamRelay:
         self._fast: Callable[[bytes], bytes | None] | None = getattr(translator, "fast_block", None)
         self._commit = commit  # sends the response head plus the first events
         self._forward = forward  # sends further events
-        self._pending = b""  # the start of an event whose end has not arrived yet
+        self._splitter = EventSplitter()  # keeps the start of an event whose end has not arrived yet
         self._out: list[bytes] = []  # translated bytes not yet written, until the end of this network read
         self.committed = False
         self.error: str | None = None  # set when the stream is unusable before commit
@@ -32,14 +33,9 @@ class StreamRelay:
     def feed(self, data: bytes) -> None:
         if self.error is not None:
             return
-        buf = self._pending + data if self._pending else data
-        if b"\r" in buf:  # CRLF framing: normalise (a CR split from its LF is completed next time)
-            buf = buf.replace(b"\r\n", b"\n")
-        cut = buf.rfind(b"\n\n")
-        if cut < 0:
-            self._pending = buf
+        block = self._splitter.feed_block(data)
+        if not block:
             return
-        block, self._pending = buf[: cut + 2], buf[cut + 2 :]
         if self.committed and self._fast is not None:
             passed = self._fast(block)
             if passed is not None:
