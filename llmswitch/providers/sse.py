@@ -26,6 +26,11 @@ class EventSplitter:
         self._buf = buf[cut + 2 :]
         return buf[: cut + 2]
 
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an event not complete yet (what a cut stream left behind)."""
+        return self._buf
+
 
 def event_data(event: bytes) -> bytes | None:
     """The payload of an event's `data:` line(s); None for comment-only or data-less events."""
