@@ -165,3 +165,27 @@ def test_predictor_learns_planted_signal(tmp_path: Path) -> None:
     pred.save(path)
     again = QualityPredictor.load(path)
     assert np.allclose(again.predict(test.prompts), p)
+    # predict_one (the serving path, standardisation folded into the weights) agrees with predict
+    assert np.allclose(again.predict_one(test.prompts[0]), p[0])
+
+
+def test_model_file_with_old_features_is_refused(tmp_path: Path) -> None:
+    d = load_routing_data(write_synthetic(tmp_path / "syn", n=40), outputs=False)
+    pred = QualityPredictor.fit(
+        LexicalFeaturizer(hash_dim=0), d.prompts, d.models, d.quality, d.output_tokens
+    )
+    old = {"kind": "lexical", "hash_dim": 0}  # how version-1 files described their featurizer
+    pred.featurizer.spec = lambda: old  # type: ignore[method-assign]
+    pred.save(tmp_path / "old.npz")
+    with pytest.raises(ValueError, match="retrain"):
+        QualityPredictor.load(tmp_path / "old.npz")
+
+
+def test_shape_features_of_huge_prompts_are_cheap_and_see_the_length() -> None:
+    fz = LexicalFeaturizer(hash_dim=0)
+    small = fz.one("def f(x):\n    return x + 1\n" * 100)
+    huge = fz.one("def f(x):\n    return x + 1\n" * 100_000)  # 2.6 MB: featurised on head and tail
+    assert huge[0] > small[0] + 6  # log length sees all of it
+    assert np.allclose(huge[3:5], small[3:5], atol=0.01)  # the shares come from the sampled text
+    unicode = fz.one("Wie viel ist die Hälfte von 84 €? Ответ: 42. half")
+    assert unicode[3] > 0 and unicode[4] > 0 and unicode[-1] > 0

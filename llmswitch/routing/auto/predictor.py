@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from llmswitch.routing.auto.features import Featurizer, featurizer_from_spec
+from llmswitch.routing.auto.features import Featurizer, LexicalFeaturizer, featurizer_from_spec
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -87,6 +87,11 @@ class QualityPredictor:
     prior_quality: FloatArray  # (m,) mean quality seen in training
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the cascade plan and acceptance model
 
+    def __post_init__(self) -> None:
+        # standardisation folded into the weights: one mat-vec per routed request
+        self._w = self.W / self.scale[:, None]
+        self._b = self.b - (self.mean / self.scale) @ self.W
+
     @classmethod
     def fit(
         cls,
@@ -122,14 +127,16 @@ class QualityPredictor:
 
     def predict_features(self, x: FloatArray) -> FloatArray:
         """(n, m) probabilities from raw features (n, d)."""
-        return _sigmoid(((x - self.mean) / self.scale) @ self.W + self.b)
+        return _sigmoid(x @ self._w + self._b)
 
     def predict(self, texts: Sequence[str]) -> FloatArray:
         return self.predict_features(self.featurizer.transform(texts))
 
     def predict_one(self, text: str) -> FloatArray:
         """(m,) probabilities for one prompt."""
-        out: FloatArray = self.predict([text])[0]
+        fz = self.featurizer
+        x = fz.one(text) if isinstance(fz, LexicalFeaturizer) else fz.transform([text])[0]
+        out: FloatArray = _sigmoid(x @ self._w + self._b)
         return out
 
     # ----------------------------------------------------------------------------------- serialisation
@@ -159,9 +166,17 @@ class QualityPredictor:
             meta = json.loads(str(z["meta"]))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"{path}: not a router model file (format {meta.get('format')!r})")
+            fz = meta["featurizer"]
+            specs = [fz, *fz.get("parts", [])]
+            if any(
+                p.get("kind") == "lexical" and p.get("version", 1) != LexicalFeaturizer.VERSION for p in specs
+            ):
+                raise ValueError(
+                    f"{path}: trained on older lexical features; retrain it with `llmswitch router train`"
+                )
             return cls(
                 models=list(meta["models"]),
-                featurizer=featurizer_from_spec(meta["featurizer"]),
+                featurizer=featurizer_from_spec(fz),
                 mean=z["mean"],
                 scale=z["scale"],
                 W=z["W"],
