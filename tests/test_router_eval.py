@@ -7,12 +7,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from llmswitch.routing.auto.ceiling import policies
 from llmswitch.routing.auto.cli import register
 from llmswitch.routing.auto.evaluate import (
     aiq,
     apgr,
+    bootstrap_intervals,
     cost_to_match,
     evaluate,
     non_decreasing_hull,
@@ -89,6 +92,11 @@ def _check_report(r: dict[str, object]) -> None:
         assert curve and all({"cost", "quality"} <= set(p) for p in curve)
         # the router's curve never falls below the cheapest model
         assert max(p["quality"] for p in curve) >= cheapest["quality"]
+        ci = st["intervals_95"]
+        assert 0.0 <= ci["share_of_resamples_matching_best"] <= 1.0
+        if st["quality_at_10pct_cost"] is not None and ci["quality_at_10pct_cost"] is not None:
+            lo, hi = ci["quality_at_10pct_cost"]
+            assert lo <= hi
     json.dumps(r)
 
 
@@ -133,3 +141,41 @@ def test_cli_register_parses() -> None:
     assert a.subsample == 50 and a.json and a.plot == "x.png" and callable(a.func)
     a = p.parse_args(["router", "train", "--data", "d", "--out", "m.npz"])
     assert a.out == "m.npz"
+
+
+def test_ceiling_bounds_the_served_rule(tmp_path: Path) -> None:
+    folder = write_synthetic(tmp_path / "syn", n=160)
+    pts, best, caption = policies(str(folder), folds=3, order_names=["tiny", "mid"])
+    assert "tiny -> mid" in caption
+    served, tuned, perfect = pts.values()
+    pc, pq = np.array(perfect).T
+    assert np.all(np.diff(pc) >= 0) and np.all(np.diff(pq) >= 0)
+    for c, q in served + tuned:
+        # knowing which answers are right bounds any rule over the same calls (the perfect curve is
+        # concave between its points: interpolate)
+        assert c < pc[0] - 1e-12 or q <= np.interp(c, pc, pq) + 1e-9
+    # on this planted data agreement of the cheap pair means correctness: the perfect check matches
+    # the strong model at a fraction of its cost
+    match = cost_to_match(perfect, best[1], best[0])
+    assert match is not None and match < 0.9
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_shrink_with_more_prompts() -> None:
+    rng = np.random.default_rng(1)
+
+    def widths(n: int) -> tuple[float, list[float]]:
+        best_grade = (rng.random(n) < 0.8).astype(float)
+        best_cost = np.full(n, 10.0)
+        # one operating point: 10 % of the cost, right where the best model is right 95 % of the time
+        grades = (best_grade * (rng.random(n) < 0.95))[None, :]
+        costs = np.full((1, n), 1.0)
+        ci = bootstrap_intervals(costs, grades, best_cost, best_grade, resamples=400)
+        lo, hi = ci["quality_at_10pct_cost"]
+        estimate = grades.mean() / best_grade.mean()
+        assert lo <= estimate <= hi
+        assert ci["share_of_resamples_matching_best"] < 0.05  # strictly worse than the best: rarely matches
+        return hi - lo, ci["quality_at_30pct_cost"]
+
+    small, _ = widths(200)
+    large, _ = widths(5000)
+    assert large < small / 2

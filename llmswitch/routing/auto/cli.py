@@ -62,6 +62,10 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{100 * v:.1f} %" if pct else f"{v:.4f}"
 
 
+def _interval(v: list[float] | None) -> str:
+    return "–" if v is None else f"[{100 * v[0]:.1f} %, {100 * v[1]:.1f} %]"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from llmswitch.routing.auto.evaluate import evaluate, plot
 
@@ -92,6 +96,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{_fmt(st['quality_at_30pct_cost'], True):>11} {_fmt(st['apgr']):>7} {_fmt(st['aiq']):>7}"
         )
     print("(match best at = router cost / best single's cost; q@x% = router quality / best single's quality)")
+    print("95 % bootstrap intervals over the test prompts:")
+    for name, st in report["strategies"].items():
+        ci = st["intervals_95"]
+        print(
+            f"{name:<11} match best at {_interval(ci['cost_to_match_best'])} "
+            f"(matched in {100 * ci['share_of_resamples_matching_best']:.0f} % of resamples), "
+            f"q@10% {_interval(ci['quality_at_10pct_cost'])}, q@30% {_interval(ci['quality_at_30pct_cost'])}"
+        )
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0

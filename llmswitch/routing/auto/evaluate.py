@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "aiq",
     "apgr",
+    "bootstrap_intervals",
     "cost_to_match",
     "evaluate",
     "non_decreasing_hull",
@@ -167,9 +168,14 @@ class _Replay:
         return call
 
 
-async def _run_point(strategy: Strategy, rep: _Replay, min_quality: float | None) -> tuple[float, float, int]:
+async def _run_point(
+    strategy: Strategy, rep: _Replay, min_quality: float | None
+) -> tuple[FloatArray, FloatArray, int]:
+    """Per-prompt cost and quality of one operating point, and how many prompts the cascade answered."""
     data = rep.data
-    tot_q = tot_c = 0.0
+    n = len(data.prompts)
+    costs = np.zeros(n)
+    grades = np.zeros(n)
     cheap_accepted = 0
     for i, prompt in enumerate(data.prompts):
         spent: list[float] = []
@@ -178,10 +184,50 @@ async def _run_point(strategy: Strategy, rep: _Replay, min_quality: float | None
         ans = dec.answer if dec.answer is not None else await call(dec.model)
         if dec.answer is not None:
             cheap_accepted += 1
-        tot_q += float(data.quality[i, rep.cols[ans.model]])
-        tot_c += sum(spent)
-    n = max(1, len(data.prompts))
-    return tot_c / n, tot_q / n, cheap_accepted
+        grades[i] = float(data.quality[i, rep.cols[ans.model]])
+        costs[i] = sum(spent)
+    return costs, grades, cheap_accepted
+
+
+def bootstrap_intervals(
+    costs: FloatArray,
+    grades: FloatArray,
+    best_cost: FloatArray,
+    best_grade: FloatArray,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """95 % percentile-bootstrap intervals (prompts resampled) of the headline metrics.
+
+    ``costs``/``grades``: (points, prompts) per-prompt figures of every operating point; ``best_*``: the
+    best single model's per prompt (its identity stays fixed). Answers "is a goal missed by more than the
+    noise of a few hundred test prompts?".
+    """
+    n = costs.shape[1]
+    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    q = w @ grades.T / n  # (resamples, points)
+    c = w @ costs.T / n
+    bq = w @ best_grade / n
+    bc = w @ best_cost / n
+
+    def q_at(frac: float) -> FloatArray:
+        out: FloatArray = np.where(c <= frac * bc[:, None] + 1e-15, q, -np.inf).max(axis=1) / bq
+        return out
+
+    match = np.where(q >= bq[:, None] - 1e-12, c, np.inf).min(axis=1) / bc
+
+    def interval(v: FloatArray) -> list[float] | None:
+        v = v[np.isfinite(v)]
+        return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v.size else None
+
+    return {
+        "resamples": resamples,
+        "quality_at_10pct_cost": interval(q_at(0.1)),
+        "quality_at_30pct_cost": interval(q_at(0.3)),
+        "cost_to_match_best": interval(match),
+        "share_of_resamples_matching_best": float(np.isfinite(match).mean()),
+    }
 
 
 def _curve(
@@ -189,6 +235,7 @@ def _curve(
     base: AutoRouteConfig,
     rep: _Replay,
     cache: RouterContext | None,
+    per_prompt: list[tuple[FloatArray, FloatArray]],
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     shared: dict[str, FloatArray] = {}
@@ -208,8 +255,16 @@ def _curve(
         ctx = getattr(strat, "ctx", None)
         if isinstance(ctx, RouterContext):
             ctx._cache = shared
-        c, q, accepted = asyncio.run(_run_point(strat, rep, mq))
-        out.append({knob: value, "cost": c, "quality": q, "answered_by_cascade": accepted})
+        costs, grades, accepted = asyncio.run(_run_point(strat, rep, mq))
+        per_prompt.append((costs, grades))
+        out.append(
+            {
+                knob: value,
+                "cost": float(costs.mean()),
+                "quality": float(grades.mean()),
+                "answered_by_cascade": accepted,
+            }
+        )
     return out
 
 
@@ -288,9 +343,17 @@ def evaluate(
         ]
     )
     curves: dict[str, list[dict[str, Any]]] = {}
+    intervals: dict[str, dict[str, Any]] = {}
     for cfg in cfgs:
         t1 = time.monotonic()
-        curves[cfg.strategy] = _curve(model, cfg, rep, None)
+        per_prompt: list[tuple[FloatArray, FloatArray]] = []
+        curves[cfg.strategy] = _curve(model, cfg, rep, None, per_prompt)
+        intervals[cfg.strategy] = bootstrap_intervals(
+            np.array([c for c, _ in per_prompt]),
+            np.array([g for _, g in per_prompt]),
+            cost[:, b],
+            test.quality[:, b],
+        )
         log.info(
             "%s: %d operating points in %.1fs", cfg.strategy, len(curves[cfg.strategy]), time.monotonic() - t1
         )
@@ -299,7 +362,7 @@ def evaluate(
     per_strategy = {}
     for s, cv in curves.items():
         pts = [(pt["cost"], pt["quality"]) for pt in cv]
-        per_strategy[s] = {**_metrics(pts, best, weak, max_cost), "curve": cv}
+        per_strategy[s] = {**_metrics(pts, best, weak, max_cost), "intervals_95": intervals[s], "curve": cv}
     main = primary if primary in per_strategy else next(iter(per_strategy))
     report: dict[str, Any] = {
         "data": str(data_dir),
