@@ -24,8 +24,8 @@ from llmswitch.routing.auto.train import _folds, cross_fit_predictions
 FloatArray = npt.NDArray[np.float64]
 
 SPECS: list[tuple[str, dict[str, Any], Sequence[float]]] = [
-    ("lexical (shape, 26-d)", {"kind": "lexical", "hash_dim": 0}, (1e-3, 1e-2, 1e-1)),
-    ("lexical + hashed n-grams (1050-d)", {"kind": "lexical", "hash_dim": 1024}, (0.1, 0.3, 1.0, 3.0)),
+    ("lexical (shape, 25-d)", {"kind": "lexical", "hash_dim": 0}, (1e-3, 1e-2, 1e-1)),
+    ("lexical + hashed n-grams (1049-d)", {"kind": "lexical", "hash_dim": 1024}, (0.1, 0.3, 1.0, 3.0)),
     ("MiniLM int8, 256 tokens (384-d)", {"kind": "minilm", "max_tokens": 256}, (0.1, 0.3, 1.0)),
     ("MiniLM int8, 48 tokens (384-d)", {"kind": "minilm", "max_tokens": 48}, (0.1, 0.3, 1.0)),
 ]
