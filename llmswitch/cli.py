@@ -76,7 +76,13 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands defined in this module. `serve` must not pay for the others' imports: the advisor's alone
+# would add ~550 modules and ~13 MB to every gateway process.
+_CORE_COMMANDS = ("serve", "usage")
+
+
+def build_parser(full: bool = True) -> argparse.ArgumentParser:
+    """The command line; `full=False` leaves out the subcommands defined (and imported) elsewhere."""
     p = argparse.ArgumentParser(prog="llmswitch", description="The cheapest model that is good enough.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -98,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--by", choices=["model", "provider", "tag", "key", "upstream_model"], default="model")
     u.add_argument("--json", action="store_true", help="machine-readable output")
     u.set_defaults(func=cmd_usage)
+    if not full:
+        return p
 
     from llmswitch.pricing.cli import register as register_prices
     from llmswitch.pricing.selfhost import self_hosted_candidates
@@ -115,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    core = bool(argv) and argv[0] in _CORE_COMMANDS
+    args = build_parser(full=not core).parse_args(argv)
     try:
         return int(args.func(args))
     except ConfigError as e:
