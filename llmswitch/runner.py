@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -67,6 +68,9 @@ async def run_gateway(
         publish()
     gateway.build(loop, engine_urls)
     server = await serve(gateway.handle, sock, max_body=config.server.max_body_bytes, clock=time.perf_counter)
+    # What start-up built (modules, config, price data) lives as long as the process: freezing it keeps
+    # it out of every full collection, which otherwise walks ~40k objects (~10 ms, a latency spike).
+    gc.freeze()
     if announce:
         _announce(config, sock)
     stop = asyncio.Event()
