@@ -103,6 +103,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_timeout = 0.0  # max silence while a body streams; 0 = none
         self.last_activity = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # loop time the armed timer fires at
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -114,7 +115,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         resp.received = True
-        self.last_activity = self.pool.loop.time()
+        if self.idle_timeout:  # only a streaming exchange is timed on silence
+            self.last_activity = self.pool.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as e:
@@ -131,6 +133,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self._finish()
             else:
                 self.abort(UpstreamError("reset", "upstream closed the connection"))
+        self._disarm()
 
     def pause_writing(self) -> None:  # we only write small request bodies; the kernel buffers them
         pass
@@ -179,6 +182,7 @@ class UpstreamConnection(asyncio.Protocol):
         """Re-time the exchange: a started stream runs on the idle timeout and the overall deadline."""
         self.deadline = deadline
         self.idle_timeout = idle_timeout
+        self.last_activity = self.pool.loop.time()
         self._arm(self._next_check())
 
     def pause_reading(self) -> None:
@@ -204,9 +208,14 @@ class UpstreamConnection(asyncio.Protocol):
         return min(times) if times else 0.0
 
     def _arm(self, when: float) -> None:
+        # Lazy: an armed timer that fires no later than `when` is kept; when it fires early, _on_timer
+        # re-arms for what is then due. A pooled connection's exchanges thus share one timer (deadlines
+        # only move later) instead of creating and cancelling one per request.
+        if not when or (self._timer is not None and self._timer_at <= when):
+            return
         self._disarm()
-        if when:
-            self._timer = self.pool.loop.call_at(when, self._on_timer)
+        self._timer_at = when
+        self._timer = self.pool.loop.call_at(when, self._on_timer)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -214,8 +223,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._timer = None
 
     def _on_timer(self) -> None:
-        # One timer per exchange, re-armed lazily: cheaper than resetting a timer for every chunk.
+        # Re-armed lazily, not per chunk: cheaper than resetting a timer for every read.
         self._timer = None
+        if self.response is None:  # between exchanges: nothing is timed
+            return
         now = self.pool.loop.time()
         if self.deadline and now >= self.deadline:
             self.abort(UpstreamError("timeout", "upstream timed out"))
@@ -225,7 +236,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._arm(self._next_check())
 
     def _finish(self) -> None:
-        self._disarm()
+        # The timer stays armed for the next exchange on this connection (see _arm).
         resp, self.response = self.response, None
         if resp is not None and not resp.done.done():
             resp.done.set_result(None)
