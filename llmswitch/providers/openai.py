@@ -19,6 +19,7 @@ from llmswitch.providers.sse import event_data
 
 _MODEL_KEY = b'"model"'
 _USAGE_OPTION = b'"stream_options":{"include_usage":true},'
+_LOOK_AT = (b"[DONE]", b'"usage":{', b'"usage": {')  # events the stream translator must parse
 
 
 def chat_head(
@@ -161,12 +162,22 @@ class OpenAIPassthroughStream:
         self.output_events += 1
         return event + b"\n\n"
 
-    def fast_block(self, block: bytes) -> bytes | None:
-        """Whole events passed on as they are, when none of them needs a look: no usage, no end."""
-        if self.served_model is None or b"[DONE]" in block or b'"usage":{' in block or b'"usage": {' in block:
-            return None
-        self.output_events += block.count(b"data:")
-        return block
+    def fast_prefix(self, block: bytes) -> int:
+        """How many leading bytes of `block` (whole events) pass on as they are: those before the first
+        event that needs a look (usage, the end marker), once the first event has been read."""
+        if self.served_model is None:
+            return 0
+        end = len(block)
+        for marker in _LOOK_AT:
+            i = block.find(marker, 0, end)
+            if i >= 0:
+                end = i
+        if end < len(block):  # cut before the event holding the marker
+            cut = block.rfind(b"\n\n", 0, end)
+            end = cut + 2 if cut >= 0 else 0
+        if end:
+            self.output_events += block.count(b"data:", 0, end)
+        return end
 
     def finish(self) -> bytes:
         return b""

@@ -20,9 +20,9 @@ class StreamRelay:
         self, translator: StreamTranslator, commit: Callable[[bytes], None], forward: Callable[[bytes], None]
     ) -> None:
         self.translator = translator
-        # Optional: a translator that can pass a whole block of events through untouched says so here,
-        # and the per-event work (split, inspect, re-join) is skipped for the common block.
-        self._fast: Callable[[bytes], bytes | None] | None = getattr(translator, "fast_block", None)
+        # Optional: a translator that can pass leading events of a block through untouched says how many
+        # bytes (`fast_prefix`), and the per-event work (split, inspect, re-join) is skipped for them.
+        self._fast: Callable[[bytes], int] | None = getattr(translator, "fast_prefix", None)
         self._commit = commit  # sends the response head plus the first events
         self._forward = forward  # sends further events
         self._splitter = EventSplitter()  # keeps the start of an event whose end has not arrived yet
@@ -34,27 +34,39 @@ class StreamRelay:
         if self.error is not None:
             return
         block = self._splitter.feed_block(data)
-        if not block:
-            return
-        if self.committed and self._fast is not None:
-            passed = self._fast(block)
-            if passed is not None:
-                self._out.append(passed)
-                return
-        translate = self.translator.feed
-        for event in block.split(b"\n\n"):
-            if not event.strip():
-                continue
-            try:
-                out = translate(event)
-            except BadUpstreamBody as e:
-                if not self.committed:
-                    self.error = str(e)
-                    self._out.clear()
+        fast = self._fast
+        if fast is None:
+            for event in block.split(b"\n\n"):
+                if not self._translate(event):
                     return
-                continue
-            if out:
-                self._out.append(out)
+            return
+        while block:  # untouched runs of events in one piece, the others one by one
+            n = fast(block)
+            if n:
+                if n == len(block):
+                    self._out.append(block)
+                    return
+                self._out.append(block[:n])
+                block = block[n:]
+            event, _, block = block.partition(b"\n\n")
+            if not self._translate(event):
+                return
+
+    def _translate(self, event: bytes) -> bool:
+        """One event through the translator; False once the stream is unusable (nothing sent yet)."""
+        if not event.strip():
+            return True
+        try:
+            out = self.translator.feed(event)
+        except BadUpstreamBody as e:
+            if not self.committed:
+                self.error = str(e)
+                self._out.clear()
+                return False
+            return True
+        if out:
+            self._out.append(out)
+        return True
 
     def flush(self) -> None:
         """Write what the last network read produced, in one piece."""
