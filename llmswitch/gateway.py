@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmswitch")
 
+# A valid token is a configured key's exact bytes, so the cache cannot outgrow the key list; bounded anyway.
+_MAX_KNOWN_TOKENS = 4096
+
 
 class Gateway:
     def __init__(
@@ -54,6 +57,7 @@ class Gateway:
         self.metrics = Metrics()
         self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
+        self._known_tokens: dict[bytes, str] = {}  # presented token → key id, valid ones only
         self.prices = prices or PriceBook()
         self.pools: dict[str, ConnectionPool] = {}
         self.routes: dict[str, ModelRoute] = {}
@@ -196,7 +200,15 @@ class Gateway:
         if not self.keys.enabled:
             return None
         token = bearer_token(req.headers.get(b"authorization")) or req.headers.get(b"x-api-key")
-        key_id = self.keys.identify(token) if token else None
+        if not token:
+            key_id = None
+        else:
+            key_id = self._known_tokens.get(token)
+            if key_id is None:
+                key_id = self.keys.identify(token)
+                # Only valid tokens are kept (a client cannot grow the cache); saves a sha256 per request.
+                if key_id is not None and len(self._known_tokens) < _MAX_KNOWN_TOKENS:
+                    self._known_tokens[token] = key_id
         if key_id is None:
             raise GatewayError(
                 401,
