@@ -90,8 +90,12 @@ def surface_of(path: bytes) -> str:
     return "anthropic" if path.startswith(b"/v1/messages") else "openai"
 
 
+_STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
+
+
 def _status_line(status: int) -> bytes:
-    return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Unknown\r\n" % status
 
 
 class ClientConnection(asyncio.Protocol):
@@ -243,8 +247,8 @@ class ClientConnection(asyncio.Protocol):
     # writing responses
     def _head(self, status: int, headers: list[tuple[str, str]], extra: bytes) -> bytearray:
         out = bytearray(_status_line(status))
-        for k, v in headers:
-            out += f"{k}: {v}\r\n".encode("latin-1")
+        if headers:  # one encode for all of them
+            out += "".join([f"{k}: {v}\r\n" for k, v in headers]).encode("latin-1")
         if not self._keep_alive:
             out += b"connection: close\r\n"
         out += extra

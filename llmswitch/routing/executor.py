@@ -75,7 +75,8 @@ class Executor:
     async def run(self, call: Call, plan: list[Deployment], conn: Responder) -> None:
         loop = self.loop
         deadline = loop.time() + self.cfg.timeout
-        tries = [plan[i % len(plan)] for i in range(max(self.cfg.max_attempts, 1))] if plan else []
+        n_tries = max(self.cfg.max_attempts, 1)
+        tries = (plan * -(-n_tries // len(plan)))[:n_tries] if plan else []  # the plan, cycled
         last: _Failure | None = None
         for n, dep in enumerate(tries):
             now = loop.time()
