@@ -14,7 +14,7 @@ import orjson
 from llmswitch.api.chat import chat_call, new_request_id
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.messages import messages_call
-from llmswitch.api.server import ClientConnection, Request
+from llmswitch.api.server import ClientConnection, Request, surface_of
 from llmswitch.config import Config
 from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.feedback import record_feedback
@@ -191,9 +191,11 @@ class Gateway:
         elif path == b"/metrics":
             conn.respond(200, [], self.export_metrics(), b"text/plain; version=0.0.4; charset=utf-8")
         else:
-            raise GatewayError(
+            err = GatewayError(
                 404, f"no route for {req.method.decode()} {req.path.decode('latin-1')}", "not_found"
             )
+            err.surface = surface_of(path)
+            raise err
 
     def authenticate(self, req: Request) -> str | None:
         """The client key id, from `Authorization: Bearer` or (as Anthropic's SDK sends it) `x-api-key`."""
@@ -257,10 +259,18 @@ class Gateway:
                 raise GatewayError(400, "request body is not valid JSON", "invalid_json") from None
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 raise GatewayError(400, "messages: Field required", "invalid_request", param="messages")
+            if body.get("tools") is not None and not isinstance(body["tools"], list):
+                raise GatewayError(
+                    400, "tools: Input should be a valid list", "invalid_request", param="tools"
+                )
+            try:
+                tokens = count_tokens_estimate(body)
+            except orjson.JSONEncodeError as e:  # nested deeper than JSON encoders write
+                raise GatewayError(400, f"the request cannot be measured: {e}", "invalid_request") from None
         except GatewayError as e:
             e.surface = "anthropic"
             raise
-        conn.respond(200, [], orjson.dumps({"input_tokens": count_tokens_estimate(body)}))
+        conn.respond(200, [], orjson.dumps({"input_tokens": tokens}))
 
     async def serve(self, req: Request, conn: ClientConnection, surface: str) -> None:
         """One model request on either surface: decode, route, execute; errors in the surface's shape."""
@@ -302,6 +312,13 @@ class Gateway:
             e.surface = surface
             e.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
             raise
+        except Exception as e:  # a bug of ours: logged, answered as a 500 in the surface's shape
+            status = 500
+            log.exception("internal error serving %s", call.request_id if call else "a request")
+            err = GatewayError(500, "internal error in the gateway; see its log", "internal_error")
+            err.surface = surface
+            err.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
+            raise err from e
         finally:
             elapsed = time.perf_counter() - req.started
             # Unknown names are one label, so a client cannot grow the metrics without bound.
@@ -314,7 +331,9 @@ class Gateway:
 
 def _require_post(req: Request) -> None:
     if req.method != b"POST":
-        raise GatewayError(405, f"use POST for {req.path.decode('latin-1')}", "method_not_allowed")
+        err = GatewayError(405, f"use POST for {req.path.decode('latin-1')}", "method_not_allowed")
+        err.surface = surface_of(req.path)
+        raise err
 
 
 def _exchanges() -> dict[tuple[str, str], Callable[[], Exchange]]:

@@ -18,6 +18,7 @@ from llmswitch.providers.http_client import ConnectionPool, request_head
 from llmswitch.providers.sse import event_data
 
 _MODEL_KEY = b'"model"'
+_ESCAPED_LETTER = b"\\u006"  # \u0061-\u006f: a, d, e, l, m, o, … spelt as escapes
 _USAGE_OPTION = b'"stream_options":{"include_usage":true},'
 _LOOK_AT = (b"[DONE]", b'"usage":{', b'"usage": {')  # events the stream translator must parse
 
@@ -39,12 +40,15 @@ def rewrite_body(raw: bytes, req: dict[str, Any], upstream_model: str, add_usage
 
     Fast path: `"model"` occurs once in the raw bytes, so it is the top-level key, and its value is encoded
     the way orjson would encode it: splice the new value in. Anything else is re-encoded from `req`.
+    A key can also be spelt with escapes (`"mo\\u0064el"`, a duplicate that JSON parsers resolve last-wins):
+    any escaped lowercase ASCII letter (`\\u006…`, which no ordinary encoder writes) takes the slow path,
+    so the upstream can never be handed a model other than the deployment's.
     """
     if add_usage_option and "stream_options" in req:
         return _reencode(req, upstream_model, add_usage_option)
     old = orjson.dumps(req["model"])
     pos = raw.find(_MODEL_KEY)
-    if pos < 0 or raw.find(_MODEL_KEY, pos + 1) >= 0:
+    if pos < 0 or raw.find(_MODEL_KEY, pos + 1) >= 0 or _ESCAPED_LETTER in raw:
         return _reencode(req, upstream_model, add_usage_option)
     i = pos + len(_MODEL_KEY)
     n = len(raw)

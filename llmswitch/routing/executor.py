@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
+import orjson
+
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Responder
 from llmswitch.config import RoutingConfig
@@ -153,12 +155,15 @@ class Executor:
             if make_exchange is None:
                 raise _Failure("unsupported_api", f"no {call.surface} → {dep.api} translation")
             exchange = make_exchange()
-            raw, decoded = clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
             try:
+                raw, decoded = clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
                 body = exchange.upstream_body(raw, decoded, dep.upstream_model, call.stream, call.want_usage)
             except BadClientBody as e:  # found only while translating: the request is wrong everywhere
                 final = GatewayError(400, str(e), "invalid_request")
                 raise _Failure("bad_request", str(e), final=final) from None
+            except orjson.JSONEncodeError as e:  # e.g. nested deeper than JSON encoders write (254 levels)
+                msg = f"the request body cannot be forwarded: {e}"
+                raise _Failure("bad_request", msg, final=GatewayError(400, msg, "invalid_request")) from None
             extra = call.upstream_headers.get(dep.api, b"")
             request = b"%s%scontent-length: %d\r\nx-request-id: %s\r\n\r\n%s" % (
                 dep.head,
@@ -199,6 +204,10 @@ class Executor:
             raise
         except asyncio.CancelledError:
             rec.error_class = "client_closed"
+            raise
+        except Exception:  # a bug of ours: the ledger still says what happened
+            rec.error_class = "internal_error"
+            rec.http_status = 500
             raise
         finally:
             elapsed = time.perf_counter() - t0

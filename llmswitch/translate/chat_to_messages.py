@@ -132,9 +132,10 @@ def _assistant_blocks(m: Json) -> list[Json]:
     out: list[Json] = []
     content = m.get("content")
     parts = content if isinstance(content, list) else []
-    text = content if isinstance(content, str) else "".join(
-        p.get("text") or p.get("refusal") or "" for p in parts if isinstance(p, dict)
-    )  # fmt: skip
+    pieces = [p.get("text") or p.get("refusal") or "" for p in parts if isinstance(p, dict)]
+    if not all(isinstance(t, str) for t in pieces):
+        raise BadClientBody("messages: an assistant content part's text must be a string")
+    text = content if isinstance(content, str) else "".join(pieces)
     if text:
         out.append({"type": "text", "text": text})
     calls = m.get("tool_calls")
