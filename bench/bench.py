@@ -46,6 +46,23 @@ BODIES = {
     "stream": b'{"model":"bench-stream","messages":[{"role":"user","content":"Say hello."}],'
     b'"max_tokens":64,"stream":true}',
 }
+# The routing-overhead probe: the same realistic prompt (a ~600-character word problem, the median size of
+# the router's training prompts) sent to a plain model and to a predictive `auto` model over two
+# candidates that both lead to the same upstream.
+_ROUTED_PROMPT = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for "
+    "her friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh "
+    "duck egg. How much in dollars does she make every day at the farmers' market? Think step by step, "
+    "show your reasoning, then give the final answer as a JSON object with the keys reasoning and answer. "
+    "Check the arithmetic twice: 16 - 3 - 4 = 9 eggs, and 9 eggs at $2 each. Do not round; if the answer "
+    "is not a whole number, give it as a decimal. Keep the reasoning short (three sentences at most)."
+)
+ROUTED_BODIES = {
+    name: b'{"model":"%s","messages":[{"role":"user","content":"%s"}],"max_tokens":64}'
+    % (name.encode(), _ROUTED_PROMPT.encode())
+    for name in ("bench", "auto")
+}
+AUTO_CANDIDATES = ("deepseek-v2.5-0908", "gpt-4o-mini-2024-07-18")  # names the shipped router model knows
 _CHUNK = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini",'
 COMPLETION = (
     '{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini",'
@@ -267,8 +284,18 @@ def floor_conf(work: Path, port: int, upstream: int) -> str:
     )
 
 
-def llmswitch_conf(work: Path, port: int, upstream: int) -> str:
+def llmswitch_conf(work: Path, port: int, upstream: int, auto: bool = False) -> str:
+    """The gateway as users run it; `auto` adds a predictive `auto` model over two candidates (in its own
+    process: the router's numpy and model file would otherwise count in the plain gateway's RSS)."""
     price = "price: {input: 0.15, output: 0.60, cached_input: 0.075}"
+    extra = ""
+    if auto:
+        extra = "".join(
+            f"  {name}:\n    deployments: [{{provider: up, model: gpt-4o-mini, {price}}}]\n"
+            for name in AUTO_CANDIDATES
+        )
+        names = ", ".join(AUTO_CANDIDATES)
+        extra += f"  auto:\n    route: {{strategy: predictive, candidates: [{names}], target: 0.8}}\n"
     return f"""server: {{host: 127.0.0.1, port: {port}}}
 storage: {{url: "sqlite:///{work}/ledger.db"}}
 auth:
@@ -282,7 +309,7 @@ models:
     deployments: [{{provider: up, model: gpt-4o-mini, {price}}}]
   bench-stream:
     deployments: [{{provider: up-stream, model: gpt-4o-mini, {price}}}]
-"""
+{extra}"""
 
 
 def litellm_conf(upstream: int) -> str:
@@ -389,8 +416,8 @@ class _Timing:
         self.done = True
 
 
-def raw_request(port: int, path: str, mode: str) -> bytes:
-    body = BODIES[mode]
+def raw_request(port: int, path: str, mode: str, body: bytes | None = None) -> bytes:
+    body = BODIES[mode] if body is None else body
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {CLIENT_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -460,6 +487,37 @@ def probe(port: int, path: str, mode: str, seconds: float, max_n: int = 20000) -
     }
 
 
+def routing_probe(port: int, seconds: float) -> dict[str, Any]:
+    """c=1, interleaved on one keep-alive socket: the same request to a plain model and to `auto`
+    (predictive). The difference of the p50 latencies is what the routing decision adds."""
+    requests = {
+        name: raw_request(port, "/v1/chat/completions", "json", body) for name, body in ROUTED_BODIES.items()
+    }
+    times: dict[str, list[float]] = {name: [] for name in requests}
+    errors = 0
+    sock = connect(port)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and len(times["auto"]) < 20000:
+        for name, request in requests.items():
+            status, keep, _first, last = exchange(sock, request)
+            if status == 200:
+                times[name].append(last / 1e6)
+            else:
+                errors += 1
+            if not keep:
+                sock.close()
+                sock = connect(port)
+    sock.close()
+    plain, auto = pct(times["bench"], 50), pct(times["auto"], 50)
+    return {
+        "samples": len(times["auto"]),
+        "plain_p50_ms": round(plain, 3),
+        "auto_p50_ms": round(auto, 3),
+        "added_p50_ms": round(auto - plain, 3),
+        "errors": errors,
+    }
+
+
 def wait_ready(port: int, path: str, mode: str, proc: Proc | None, timeout: float) -> None:
     end = time.monotonic() + timeout
     last = "no answer"
@@ -508,7 +566,7 @@ def start_target(name: str, ctx: Ctx) -> Iterator[Running]:
         proc = Proc([*argv, "--num_workers", "1"], work / "litellm.log", ctx.gw_cores, env)
     else:
         conf = work / f"{name}.yaml"
-        conf.write_text(llmswitch_conf(work / name, port, up))
+        conf.write_text(llmswitch_conf(work / name, port, up, auto=name == "llmswitch-auto"))
         (work / name).mkdir(exist_ok=True)
         argv = [*llmswitch_exe(), "serve", "--config", str(conf), "--port", str(port)]
         cores = ctx.gw_cores
@@ -698,6 +756,14 @@ def goals(
         label = "RSS" if workers == 1 else "PSS"
         goal(f"{label} idle per worker (MB)", t, round(m[pre + "idle"] / workers, 1), 50, True)
         goal(f"{label} under load per worker (MB)", t, round(m[pre + "load"] / workers, 1), 80, True)
+        if "routing" in rss[t]:
+            goal(
+                "auto (predictive) routing added p50 at c=1 (ms)",
+                t,
+                rss[t]["routing"]["added_p50_ms"],
+                0.1,
+                True,
+            )
         long = rss[t].get("long")
         if long and long.get("growth_100k_to_end") is not None:
             goal("RSS growth 100k → end (fraction)", t, abs(long["growth_100k_to_end"]), 0.10, True)
@@ -827,6 +893,18 @@ def main(argv: list[str] | None = None) -> int:
             cells += c
             ttfbs.append(t)
             rss[name] = r
+        if "llmswitch" in targets:  # what a predictive `auto` decision adds, in its own gateway process
+            print("llmswitch-auto:", flush=True)
+            with start_target("llmswitch-auto", ctx) as run:
+                routing = routing_probe(run.port, ctx.probe_seconds)
+                routing["rss_idle_mb"] = tree_rss_mb(run.proc.pid)
+            rss["llmswitch"]["routing"] = routing
+            print(
+                f"  auto (predictive) vs plain model at c=1: p50 {routing['auto_p50_ms']:.3f} vs "
+                f"{routing['plain_p50_ms']:.3f} ms, +{routing['added_p50_ms']:.3f} ms  errors "
+                f"{routing['errors']}  RSS {routing['rss_idle_mb']} MB",
+                flush=True,
+            )
     except BaseException:
         print(f"failed; logs and configs kept in {work}", file=sys.stderr)
         raise

@@ -255,3 +255,42 @@ def test_shipped_default_model_serves() -> None:
         d = asyncio.run(build_strategy(cfg, model).route(MSGS, None, call))
         assert d.model in model.models
         json.dumps(d.trace)
+
+
+def test_predictive_fast_path_decides_like_the_numpy_path() -> None:
+    """Serving scores candidates in plain Python; the evaluation (and other featurizers) use numpy."""
+    import gzip
+
+    from llmswitch.routing.auto import load_router_model
+    from llmswitch.routing.auto.strategies import PredictiveStrategy, RouterContext
+
+    model = load_router_model()
+    prompts = [
+        "What is 6 times 7?",
+        "def f(x):\n    return [i * 2 for i in x]\nassert f([1, 2]) == ??",
+        r"Find $\frac{1}{2} + \frac{1}{3}$ as a fraction, then give 10% of it.",
+        "Ünïcode prose — ça va? Ответ: 42. " * 50,
+        "x" * 40_000,
+    ]
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing" / "prompts.jsonl.gz"
+    if data.exists():
+        with gzip.open(data, "rt") as fh:
+            prompts += [json.loads(line)["prompt"] for _, line in zip(range(300), fh, strict=False)]
+    for cfg in (
+        AutoRouteConfig(strategy="predictive", target=0.8),
+        AutoRouteConfig(strategy="predictive", **{"lambda": 300.0}),
+        AutoRouteConfig(strategy="predictive", target=0.7, candidates=model.models[:5]),
+    ):
+        fast = PredictiveStrategy(RouterContext(cfg, model))
+        slow = PredictiveStrategy(RouterContext(cfg, model))
+        slow.ctx._scorers = None  # the numpy path
+        assert fast.ctx._scorers is not None
+        for text in prompts:
+            for target in (None, 0.55, 0.9):
+                m1, t1 = fast.decide(text, target)
+                m2, t2 = slow.decide(text, target)
+                assert m1 == m2, (text[:60], target)
+                assert t1["cause"] == t2["cause"]
+                p1, p2 = t1["predicted"], t2["predicted"]
+                assert isinstance(p1, dict) and isinstance(p2, dict)
+                assert all(abs(p1[k] - p2[k]) <= 0.0011 for k in p2)
