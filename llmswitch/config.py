@@ -139,6 +139,9 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # A partly-read request with no progress for this long (head: since it began; body: since the last
+    # bytes) gets 408 and its connection is closed.
+    request_timeout: float = Field(default=30.0, gt=0)
 
 
 class CooldownConfig(_Strict):

@@ -67,7 +67,13 @@ async def run_gateway(
 
         publish()
     gateway.build(loop, engine_urls)
-    server = await serve(gateway.handle, sock, max_body=config.server.max_body_bytes, clock=time.perf_counter)
+    server = await serve(
+        gateway.handle,
+        sock,
+        max_body=config.server.max_body_bytes,
+        clock=time.perf_counter,
+        request_timeout=config.server.request_timeout,
+    )
     # What start-up built (modules, config, price data) lives as long as the process: freezing it keeps
     # it out of every full collection, which otherwise walks ~40k objects (~10 ms, a latency spike).
     gc.freeze()

@@ -833,8 +833,7 @@ def is_stream(body: bytes) -> bool:
 # XPASS failures, and the entry must then be removed.
 
 
-KNOWN_BUGS: list[tuple[str, str]] = [
-]
+KNOWN_BUGS: list[tuple[str, str]] = []
 
 
 def known_bug(case_id: str) -> str | None:

@@ -90,6 +90,47 @@ def surface_of(path: bytes) -> str:
     return "anthropic" if path.startswith(b"/v1/messages") else "openai"
 
 
+# After a refused request: how long to keep draining (and dropping) input after our answer and FIN, so
+# the client reads the answer instead of a reset caused by its unread upload.
+_LINGER = 2.0
+
+
+def _discard(data: bytes) -> None:
+    """The parser once a connection has failed: its further input is dropped unread."""
+
+
+class _ReadWatch:
+    """Request-read timeouts for all of a server's connections: one timer per server, not one per request.
+
+    About once a second (`interval`) it walks the connections; one whose partly-read request made no
+    progress for `timeout` seconds (head: since it began; body: since the last bytes) gets 408 and is
+    closed. Runs only while the server has connections."""
+
+    __slots__ = ("clock", "conns", "handle", "interval", "loop", "timeout")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Callable[[], float], timeout: float) -> None:
+        self.loop = loop
+        self.clock = clock
+        self.timeout = timeout
+        self.interval = min(1.0, timeout / 4)
+        self.conns: set[ClientConnection] = set()
+        self.handle: asyncio.TimerHandle | None = None
+
+    def add(self, conn: ClientConnection) -> None:
+        self.conns.add(conn)
+        if self.handle is None:
+            self.handle = self.loop.call_later(self.interval, self.sweep)
+
+    def sweep(self) -> None:
+        if not self.conns:
+            self.handle = None
+            return
+        now = self.clock()
+        for conn in [c for c in self.conns if c.read_stalled(now, self.timeout)]:
+            conn.fail(GatewayError(408, "timed out reading the request", "request_timeout"))
+        self.handle = self.loop.call_later(self.interval, self.sweep)
+
+
 _STATUS_LINES = {status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()}
 
 
@@ -98,9 +139,18 @@ def _status_line(status: int) -> bytes:
     return line if line is not None else b"HTTP/1.1 %d Unknown\r\n" % status
 
 
+class _Stop(Exception):
+    """Raised from a parser callback to stop llhttp once the connection has failed."""
+
+
 class ClientConnection(asyncio.Protocol):
     def __init__(
-        self, handler: Handler, max_body: int, clock: Callable[[], float], loop: asyncio.AbstractEventLoop
+        self,
+        handler: Handler,
+        max_body: int,
+        clock: Callable[[], float],
+        loop: asyncio.AbstractEventLoop,
+        watch: _ReadWatch | None = None,
     ) -> None:
         self.loop = loop  # kept: asyncio.get_running_loop() costs a getpid() syscall per call on 3.11
         self.handler = handler
@@ -108,6 +158,8 @@ class ClientConnection(asyncio.Protocol):
         self.clock = clock
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
+        self._feed: Callable[[bytes], None] = self.parser.feed_data  # `_discard` once the connection failed
+        self._watch = watch
         self.closed = False
         self.on_pause: Callable[[], None] | None = None  # set by a stream relay for back-pressure
         self.on_resume: Callable[[], None] | None = None
@@ -115,27 +167,51 @@ class ClientConnection(asyncio.Protocol):
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._size = 0
-        self._too_large = False
         self._started = 0.0
+        # 0: no request partly read; 1: one is (head or body); 2: its 100 Continue waits for its turn.
+        self._phase = 0
+        self._seen_size = 0  # `_size` at the read watch's last look, and when it last changed
+        self._progress_at = 0.0
         self._queue: deque[Request] = deque()
         self._task: asyncio.Task[None] | None = None
         self._keep_alive = True
+        self._head_only = False  # the request being answered is HEAD: headers, no body
+        self._failed: GatewayError | None = None  # the answer that ends this connection, once it failed
+        self._unparsable = False  # ... because the input after the last request did not parse
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        if self._watch is not None:
+            self._watch.add(self)
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade:
-            self._reject(GatewayError(400, "protocol upgrades are not supported", "bad_request"))
-        except httptools.HttpParserError:
-            if not self._too_large:
-                self._reject(GatewayError(400, "malformed HTTP request", "bad_request"))
+            # llhttp completed the upgrade request (on_message_complete) before refusing it: take it
+            # back, the 400 is its answer. It is the last one queued, or the task just created for it.
+            if self._queue:
+                self._queue.pop()
+            elif self._task is not None and not self._task.done():
+                self._task.cancel()  # not started yet: its handler never runs
+                self._task = None
+            self.fail(GatewayError(400, "protocol upgrades are not supported", "bad_request"))
+            return
+        except httptools.HttpParserError:  # also our own _Stop, after fail() was called
+            if self._failed is None:
+                self._unparsable = True
+            self.fail(GatewayError(400, "malformed HTTP request", "bad_request"))
+            return
+        # A request line that ends without a version (HTTP/0.9) leaves llhttp waiting for headers that a
+        # 0.9 client never sends. Checked only when a request is left incomplete (not the common case).
+        if self._phase and data[-1:] == b"\n" and self.parser.get_http_version() == "0.0":
+            self.fail(GatewayError(400, "HTTP/0.9 requests are not supported", "bad_request"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._watch is not None:
+            self._watch.conns.discard(self)
         if self._task is not None and not self._task.done():
             self._task.cancel()  # the client left: stop working (and paying) for it
         if self.on_resume is not None:
@@ -156,6 +232,7 @@ class ClientConnection(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._started = self.clock()
+        self._phase = 1
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -167,25 +244,22 @@ class ClientConnection(asyncio.Protocol):
         cl = self._headers.get(b"content-length")
         if cl is not None and cl.isdigit() and int(cl) > self.max_body:
             self._refuse_body()
-        elif self._headers.get(b"expect", b"").lower() == b"100-continue" and self.transport is not None:
-            # curl sends this for bodies over 1 KB and would otherwise wait a second before sending.
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        elif self._headers.get(b"expect", b"").lower() == b"100-continue":
+            # curl sends this for bodies over 1 KB and would otherwise wait a second before sending. Only
+            # for the request being served: written now, it could land inside an earlier answer's body.
+            if self._busy():
+                self._phase = 2  # sent when the earlier requests are answered (see _handle)
+            elif self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
-        if self._too_large:
-            return
         self._size += len(body)
         if self._size > self.max_body:
             self._refuse_body()
-            return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._too_large:  # the 413 went out already; the body was read only to let the client see it
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
-            return
+        self._phase = 0
         url = self._url
         path, _, query = url.partition(b"?")
         req = Request(
@@ -203,8 +277,13 @@ class ClientConnection(asyncio.Protocol):
             self._queue.append(req)
 
     # handling
+    def _busy(self) -> bool:
+        """A request is being served (the queue only holds requests while one is)."""
+        return self._task is not None and not self._task.done()
+
     def _run(self, req: Request) -> None:
         self._keep_alive = req.keep_alive
+        self._head_only = req.method == b"HEAD"
         self._task = self.loop.create_task(self._handle(req))
 
     async def _handle(self, req: Request) -> None:
@@ -213,36 +292,82 @@ class ClientConnection(asyncio.Protocol):
         except asyncio.CancelledError:
             return
         except GatewayError as e:
+            if self._unparsable and not self._queue:
+                # Refused, and what follows it does not parse: most likely the rest of this request's
+                # body (a missing or short Content-Length), not a request of its own. This answer is the
+                # last: it says `connection: close` instead of a second answer for the same bytes.
+                self._keep_alive = False
             self.respond(e.status, e.headers, e.body())
         except Exception:
             log.exception("unhandled error serving %s %s", req.method.decode(), req.path.decode("latin-1"))
             err = GatewayError(500, "internal gateway error", "internal_error")
             err.surface = surface_of(req.path)
             self.respond(500, [], err.body())
-        if self._queue and not self.closed:
+        if self.closed:
+            return
+        if self._queue:
             self._run(self._queue.popleft())
+        elif self._failed is not None:
+            self._answer_failure()
+        elif self._phase == 2:  # the next request's head asked for 100 Continue while we were busy
+            self._phase = 1
+            if self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _reject(self, err: GatewayError) -> None:
-        """Answer a request we cannot read further, then close the connection."""
-        self._keep_alive = False
+    def fail(self, err: GatewayError) -> None:
+        """Stop reading requests: answer `err` after the answers owed to the requests before it, then close.
+
+        Responses must stay in request order, so an error about a pipelined request waits its turn."""
+        if self._failed is not None:
+            return
+        self._feed = _discard
+        self._phase = 0
         err.surface = surface_of(self._url)
-        self.respond(err.status, err.headers, err.body())
+        self._failed = err
+        if not self._busy():
+            self._answer_failure()
 
     def _refuse_body(self) -> None:
-        # Answer 413 at once but keep reading (and dropping) the body: closing a socket with unread input
-        # makes the kernel send RST, and the client would see a reset instead of our answer.
-        self._too_large = True
         self._body = []
-        err = GatewayError(413, f"request body exceeds the {self.max_body}-byte limit", "body_too_large")
-        err.surface = surface_of(self._url)
-        if not self.closed and self.transport is not None:
-            self._keep_alive = False
-            out = self._head(
-                413,
-                [],
-                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(err.body()),
-            )
-            self.transport.write(bytes(out) + err.body())
+        self.fail(GatewayError(413, f"request body exceeds the {self.max_body}-byte limit", "body_too_large"))
+        raise _Stop  # stop llhttp inside this feed; the rest of the body is never read
+
+    def read_stalled(self, now: float, timeout: float) -> bool:
+        """For the read watch: a partly-read request has made no progress for `timeout` seconds.
+
+        Time spent behind an earlier request (its answer still being produced) does not count."""
+        if not self._phase or self.closed:
+            return False
+        if self._size != self._seen_size or self._busy():
+            self._seen_size = self._size
+            self._progress_at = now
+            return False
+        return now - max(self._started, self._progress_at) >= timeout
+
+    def _answer_failure(self) -> None:
+        err = self._failed
+        transport = self.transport
+        if err is None or self.closed or transport is None:
+            return
+        self._keep_alive = False
+        self._head_only = False
+        body = err.body()
+        out = self._head(
+            err.status,
+            err.headers,
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body),
+        )
+        out += body
+        transport.write(out)
+        self.closed = True
+        # Lingering close: send FIN after the answer, drop what the client still sends (an upload we
+        # refused) for a while, then close. Closing with unread input would make the kernel send RST,
+        # which can destroy the answer before the client reads it.
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(_LINGER, transport.abort)
+        else:
+            transport.close()
 
     # writing responses
     def _head(self, status: int, headers: list[tuple[str, str]], extra: bytes) -> bytearray:
@@ -266,7 +391,8 @@ class ClientConnection(asyncio.Protocol):
         out = self._head(
             status, headers, b"content-type: %s\r\ncontent-length: %d\r\n\r\n" % (content_type, len(body))
         )
-        out += body
+        if not self._head_only:  # HEAD: the GET's headers (its Content-Length included), no body
+            out += body
         self.transport.write(out)
         if not self._keep_alive:
             self.closed = True
@@ -281,18 +407,19 @@ class ClientConnection(asyncio.Protocol):
             b"content-type: text/event-stream\r\ncache-control: no-cache\r\n"
             b"transfer-encoding: chunked\r\n\r\n",
         )
-        if first:
+        if first and not self._head_only:
             out += b"%x\r\n%s\r\n" % (len(first), first)
         self.transport.write(out)
 
     def send_chunk(self, data: bytes) -> None:
-        if data and not self.closed and self.transport is not None:
+        if data and not self.closed and not self._head_only and self.transport is not None:
             self.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def end_stream(self) -> None:
         if self.closed or self.transport is None:
             return
-        self.transport.write(b"0\r\n\r\n")
+        if not self._head_only:
+            self.transport.write(b"0\r\n\r\n")
         self.on_pause = self.on_resume = None
         if not self._keep_alive:
             self.closed = True
@@ -300,7 +427,16 @@ class ClientConnection(asyncio.Protocol):
 
 
 async def serve(
-    handler: Handler, sock: socket.socket, *, max_body: int, clock: Callable[[], float]
+    handler: Handler,
+    sock: socket.socket,
+    *,
+    max_body: int,
+    clock: Callable[[], float],
+    request_timeout: float = 30.0,
 ) -> asyncio.Server:
+    """`request_timeout`: the longest a partly-read request may go without progress before 408."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: ClientConnection(handler, max_body, clock, loop), sock=sock)
+    watch = _ReadWatch(loop, clock, request_timeout)
+    return await loop.create_server(
+        lambda: ClientConnection(handler, max_body, clock, loop, watch), sock=sock
+    )
