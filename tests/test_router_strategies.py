@@ -277,8 +277,8 @@ def test_predictive_fast_path_decides_like_the_numpy_path() -> None:
         with gzip.open(data, "rt") as fh:
             prompts += [json.loads(line)["prompt"] for _, line in zip(range(300), fh, strict=False)]
     for cfg in (
-        AutoRouteConfig(strategy="predictive", target=0.8),
-        AutoRouteConfig(strategy="predictive", **{"lambda": 300.0}),
+        AutoRouteConfig(strategy="predictive", target=0.8, candidates=model.models[:8]),
+        AutoRouteConfig(strategy="predictive", **{"lambda": 300.0}, candidates=model.models[-8:]),
         AutoRouteConfig(strategy="predictive", target=0.7, candidates=model.models[:5]),
     ):
         fast = PredictiveStrategy(RouterContext(cfg, model))

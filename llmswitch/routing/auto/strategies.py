@@ -148,7 +148,8 @@ class RouterContext:
         # cold caches, against a 0.1 ms budget).
         self._scorers: list[tuple[list[float], float, float, float]] | None = None
         fz = pred.featurizer
-        if isinstance(fz, LexicalFeaturizer) and fz.hash_dim == 0:
+        # (beyond ~8 candidates one numpy mat-vec beats the per-candidate Python loop)
+        if isinstance(fz, LexicalFeaturizer) and fz.hash_dim == 0 and len(self.cols) <= 8:
             self._scorers = [
                 (pred._w[:, c].tolist(), float(pred._b[c]), float(pin_ * 1e-6), float(pout_ * out_ * 1e-6))
                 for c, pin_, pout_, out_ in zip(
