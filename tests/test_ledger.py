@@ -175,7 +175,7 @@ def test_10k_appends_use_multi_row_statements(db: Path) -> None:
     assert 20 <= len(inserts) <= 100, len(inserts)
     assert ledger.transactions <= 100
     rows_per_insert = [s.count("'req-") for s in inserts]
-    assert sum(rows_per_insert) == 10_000 and max(rows_per_insert) == 512
+    assert sum(rows_per_insert) == 10_000 and max(rows_per_insert) == 128  # the default batch
 
 
 def test_rows_per_statement_respect_the_parameter_limit(db: Path) -> None:
