@@ -9,12 +9,10 @@ timeout, so the test does not wait for the 30 s default.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,6 +22,7 @@ import uvloop
 from llmswitch.api.server import ClientConnection, Request, serve
 from llmswitch.testing.simulator import Simulator
 from tests.harness import GatewayProcess, provider
+from tests.raw_http import Resp, Wire
 
 KEY = "sk-edge-client-5b1e"
 MAX_BODY = 10_000
@@ -59,91 +58,6 @@ def http(method: str, path: str, body: bytes | None = None, headers: dict[str, s
     h.update(headers or {})
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
     return head.encode("latin-1") + (body or b"")
-
-
-@dataclass
-class Resp:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-class Wire:
-    """One raw connection; reads whole responses, in order."""
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
-        self.rf = self.sock.makefile("rb")
-
-    def __enter__(self) -> Wire:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.rf.close()
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def head(self) -> tuple[int, dict[str, str]]:
-        line = self.rf.readline(65537)
-        if not line:
-            raise EOFError("the connection closed before a response")
-        m = re.fullmatch(rb"HTTP/1\.1 (\d{3}) [^\r\n]*\r\n", line)
-        assert m, f"not a status line: {line[:200]!r}"
-        headers = {}
-        while (h := self.rf.readline(65537)) not in (b"\r\n", b""):
-            name, _, value = h.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return int(m.group(1)), headers
-
-    def response(self, *, head_request: bool = False, interim: bool = False) -> Resp:
-        """The next response; with `interim`, a 1xx is returned instead of skipped."""
-        status, headers = self.head()
-        while status < 200 and not interim:
-            status, headers = self.head()
-        if head_request or status < 200:
-            body = b""
-        elif headers.get("transfer-encoding") == "chunked":
-            body = self.chunked()
-        else:
-            body = self.exactly(int(headers["content-length"]))
-        return Resp(status, headers, body)
-
-    def exactly(self, n: int) -> bytes:
-        data = self.rf.read(n)
-        assert len(data) == n, f"body cut short: {len(data)} of {n}"
-        return data
-
-    def chunked(self) -> bytes:
-        out = b""
-        while True:
-            line = self.rf.readline(1024)
-            assert re.fullmatch(rb"[0-9a-f]+\r\n", line), f"bad chunk-size line: {line[:100]!r}"
-            size = int(line, 16)
-            if size == 0:
-                assert self.rf.readline(1024) == b"\r\n"
-                return out
-            out += self.exactly(size)
-            assert self.rf.read(2) == b"\r\n"
-
-    def eof_within(self, seconds: float) -> bool:
-        """The server closed its side within `seconds` (nothing else arrived first)."""
-        self.sock.settimeout(seconds)
-        try:
-            return self.rf.read(1) == b""
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-
-    def all_responses(self) -> list[Resp]:
-        got = []
-        with pytest.raises(EOFError):
-            while True:
-                got.append(self.response())
-        return got
 
 
 def error_of(resp: Resp) -> dict[str, Any]:
@@ -223,7 +137,7 @@ def test_expect_continue_waits_for_the_stream_in_front(gw: GatewayProcess, sim: 
     stream = orjson.dumps({"model": "drip", "stream": True, "messages": [{"role": "user", "content": "x"}]})
     with Wire(gw.url) as w:
         w.send(http("POST", CHAT, stream))
-        status, headers = w.head()
+        status, headers, _ = w.head()
         assert status == 200 and headers["transfer-encoding"] == "chunked"
         w.send(http("POST", CHAT, None, {"expect": "100-continue", "content-length": str(len(GOOD))}))
         assert w.chunked().rstrip().endswith(b"data: [DONE]")  # intact: no interim response inside

@@ -20,7 +20,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ import pytest
 
 from llmswitch.testing.simulator import Simulator
 from tests.harness import UPSTREAM_KEY, GatewayProcess, provider
+from tests.raw_http import Resp, Wire
 
 VIRTUAL_KEY = "sk-virtual-FUZZ-7e3a51c0d9b2"
 MAX_BODY = 1_000_000
@@ -85,103 +85,6 @@ def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gat
 
 
 # --------------------------------------------------------------------------------------------------
-# a tiny HTTP/1.1 client with exact control over the bytes
-
-
-@dataclass
-class Resp:
-    status: int
-    headers: dict[str, str]  # lower-cased names
-    body: bytes  # de-chunked
-    head: bytes  # status line and headers as received
-
-    @property
-    def closes(self) -> bool:
-        return self.headers.get("connection", "").lower() == "close"
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Wire:
-    """One TCP connection to the gateway; reads whole responses one at a time, in order."""
-
-    def __init__(self, gw: GatewayProcess, timeout: float = 10.0) -> None:
-        host, port = gw.url.removeprefix("http://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
-        self.rf = self.sock.makefile("rb")
-
-    def __enter__(self) -> Wire:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.rf.close()
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def response(self, *, head_request: bool = False) -> Resp:
-        while True:  # skip interim 1xx answers (100 Continue)
-            line = self.rf.readline(65537)
-            if not line:
-                raise EOFError("the connection closed before a response")
-            m = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) [^\r\n]*\r\n", line)
-            assert m, f"not an HTTP status line: {line[:200]!r}"
-            status = int(m.group(1))
-            head, headers = line, {}
-            while True:
-                h = self.rf.readline(65537)
-                head += h
-                if h in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = h.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            if status >= 200:
-                break
-        if head_request or status in (204, 304):
-            body = b""
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            body = self._chunked()
-        elif "content-length" in headers:
-            body = self._exactly(int(headers["content-length"]))
-        else:
-            body = self.rf.read()
-        return Resp(status, headers, body, head)
-
-    def _exactly(self, n: int) -> bytes:
-        data = self.rf.read(n)
-        assert len(data) == n, f"body cut short: {len(data)} of {n} bytes"
-        return data
-
-    def _chunked(self) -> bytes:
-        out = b""
-        while True:
-            line = self.rf.readline(1024)
-            m = re.fullmatch(rb"([0-9a-fA-F]+)(;[^\r\n]*)?\r\n", line)
-            assert m, f"bad chunk-size line: {line[:100]!r}"
-            size = int(m.group(1), 16)
-            if size == 0:
-                while self.rf.readline(1024) not in (b"\r\n", b""):
-                    pass  # trailers
-                return out
-            out += self._exactly(size)
-            assert self.rf.read(2) == b"\r\n", "bad chunk framing"
-
-    def closed_cleanly(self, timeout: float = 3.0) -> bool:
-        """True once the server has closed its side (EOF, or a reset after the answer), False on a hang."""
-        self.sock.settimeout(timeout)
-        try:
-            return self.rf.read(1) == b""
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-
-
 def http(
     method: str = "POST",
     path: str = CHAT,
@@ -322,7 +225,7 @@ def reached_routing(resp: Resp, path: str) -> bool:
 def assert_connection_fate(w: Wire, resp: Resp) -> None:
     """After an answer the connection is either still usable (a good request succeeds) or closed."""
     if resp.closes:
-        assert w.closed_cleanly(), "answer said `connection: close` but the connection stayed open"
+        assert w.eof_within(), "answer said `connection: close` but the connection stayed open"
         return
     w.send(FOLLOW_UP)
     follow = w.response()
@@ -345,7 +248,7 @@ class Case:
 
 def check_exchange(gw: GatewayProcess, case: Case) -> Resp:
     """Send one case on a fresh connection and check everything the standard promises about it."""
-    with Wire(gw, timeout=case.timeout) as w:
+    with Wire(gw.url, timeout=case.timeout) as w:
         w.send(case.raw)
         try:
             resp = w.response(head_request=case.method == "HEAD")
@@ -1228,7 +1131,7 @@ def test_bad_input(gw: GatewayProcess, case: Case) -> None:
 
 
 def _pipeline(gw: GatewayProcess, data: bytes, n: int, heads: tuple[int, ...] = ()) -> list[Resp]:
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(data)
         return [w.response(head_request=i in heads) for i in range(n)]
 
@@ -1249,7 +1152,7 @@ def test_pipelined_requests_answer_in_order(gw: GatewayProcess) -> None:
 def test_pipelined_malformed_request_after_slow_one(gw: GatewayProcess) -> None:
     slow = orjson.dumps({"model": "slow", "messages": [{"role": "user", "content": "x"}]})
     got = []
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(http("POST", CHAT, slow) + b"GARBAGE / NOT-HTTP\r\n\r\n")
         with pytest.raises(EOFError):  # collect until the server closes
             while True:
@@ -1261,7 +1164,7 @@ def test_pipelined_oversized_request_after_slow_one(gw: GatewayProcess) -> None:
     slow = orjson.dumps({"model": "slow", "messages": [{"role": "user", "content": "x"}]})
     data = http("POST", CHAT, slow) + http("POST", CHAT, b"{}", {"content-length": str(MAX_BODY + 1)})
     got = []
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(data)
         with pytest.raises(EOFError):
             while True:
@@ -1278,13 +1181,13 @@ def test_head_then_get_on_one_connection(gw: GatewayProcess, path: str) -> None:
 def test_pipelined_expect_continue_does_not_corrupt_a_stream(gw: GatewayProcess, sim: Simulator) -> None:
     sim.enqueue("fuzz-drip", {"content": "a b c d e f", "chunk_delay": 0.05})
     stream = orjson.dumps({"model": "drip", "stream": True, "messages": [{"role": "user", "content": "x"}]})
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(http("POST", CHAT, stream))
         assert w.rf.readline().startswith(b"HTTP/1.1 200")
         w.send(http("POST", CHAT, None, {"expect": "100-continue", "content-length": str(len(GOOD_CHAT))}))
         while w.rf.readline() not in (b"\r\n", b""):
             pass  # the rest of response 1's head
-        body = w._chunked()  # response 1's chunked body must be intact
+        body = w.chunked()  # response 1's chunked body must be intact
         assert body.rstrip().endswith(b"data: [DONE]")
         w.send(GOOD_CHAT)
         assert w.response().status == 200
@@ -1296,9 +1199,9 @@ def test_disconnect_mid_body_and_mid_headers(gw: GatewayProcess) -> None:
         http("POST", MESSAGES, GOOD_MESSAGES)[:30],  # head cut
         http("POST", CHAT, None, {"transfer-encoding": "chunked"}) + b"10\r\nabc",  # inside a chunk
     ):
-        with Wire(gw) as w:
+        with Wire(gw.url) as w:
             w.send(partial)
-        with Wire(gw) as w:  # the gateway noticed nothing it should not have
+        with Wire(gw.url) as w:  # the gateway noticed nothing it should not have
             w.send(http("POST", CHAT, GOOD_CHAT))
             assert w.response().status == 200
 
@@ -1319,7 +1222,7 @@ def test_disconnect_mid_stream_is_recorded(gw: GatewayProcess, sim: Simulator) -
         ),
     ):
         sim.enqueue("fuzz-drip", {"content": long_text, "chunk_delay": 0.05})
-        with Wire(gw) as w:
+        with Wire(gw.url) as w:
             w.send(http("POST", path, orjson.dumps(body)))
             line = w.rf.readline()
             assert line.startswith(b"HTTP/1.1 200"), line
@@ -1333,7 +1236,7 @@ def test_disconnect_mid_stream_is_recorded(gw: GatewayProcess, sim: Simulator) -
         assert (
             rows and rows[0]["status"] in ("error", "truncated") and rows[0]["error_class"] == "client_closed"
         )
-        with Wire(gw) as w:
+        with Wire(gw.url) as w:
             w.send(http("POST", CHAT, GOOD_CHAT))
             assert w.response().status == 200
 
@@ -1347,7 +1250,7 @@ def test_disconnect_mid_stream_is_recorded(gw: GatewayProcess, sim: Simulator) -
     ids=["escaped-duplicate-key", "escaped-key-plus-nested-key"],
 )
 def test_upstream_always_gets_the_deployment_model(gw: GatewayProcess, sim: Simulator, body: bytes) -> None:
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(http("POST", CHAT, body))
         resp = w.response()
     assert resp.status == 200
@@ -1357,7 +1260,7 @@ def test_upstream_always_gets_the_deployment_model(gw: GatewayProcess, sim: Simu
 
 
 def _requests_total(gw: GatewayProcess, model: str, status: str) -> float:
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(http("GET", "/metrics"))
         text = w.response().body.decode()
     pattern = rf'llmswitch_requests_total{{model="{model}",status="{status}",surface="openai"}} (\S+)'
@@ -1369,7 +1272,7 @@ def test_a_refused_request_is_counted_with_its_status(gw: GatewayProcess) -> Non
     # a body too deep to re-encode for the upstream: once a 500 counted as "200", now a 400 counted as such
     before = _requests_total(gw, "c", "400"), _requests_total(gw, "c", "200")
     body = render({**OPENAI_BASE, "model": '"c"', "max_tokens": "100", "metadata": DEEP_LIST})
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         w.send(http("POST", CHAT, body))
         assert w.response().status == 400
     assert (_requests_total(gw, "c", "400"), _requests_total(gw, "c", "200")) == (before[0] + 1, before[1])
@@ -1380,7 +1283,7 @@ def test_a_refused_request_is_counted_with_its_status(gw: GatewayProcess) -> Non
 
 
 def test_zz_gateway_alive_ledger_complete_and_no_secret_anywhere(gw: GatewayProcess, sim: Simulator) -> None:
-    with Wire(gw) as w:
+    with Wire(gw.url) as w:
         for path, body in ((CHAT, GOOD_CHAT), (MESSAGES, GOOD_MESSAGES)):
             w.send(http("POST", path, body))
             resp = w.response()
