@@ -221,33 +221,11 @@ class PredictiveStrategy:
 
     def decide(self, text: str, min_quality: float | None) -> tuple[str, dict[str, object]]:
         ctx = self.ctx
-        fast = ctx.score_candidates(text) if ctx._cache is None else None
-        if fast is not None:
-            return self._decide_fast(fast[0], fast[1], _target(ctx.cfg, min_quality))
-        p_all = ctx.predict_all(text)
-        p = p_all[ctx.cols]
-        costs = ctx.est_costs(text)
+        scored = ctx.score_candidates(text) if ctx._cache is None else None
+        if scored is None:  # numpy: other featurizers, many candidates, the evaluation's cache
+            scored = ctx.predict_all(text)[ctx.cols].tolist(), ctx.est_costs(text).tolist()
+        p, costs = scored
         target = _target(ctx.cfg, min_quality)
-        if target is not None:
-            ok = np.flatnonzero(p >= target)
-            if ok.size:
-                i = int(ok[np.argmin(costs[ok])])
-                cause = f"cheapest with predicted quality >= {target:g}"
-            else:
-                i = int(np.argmax(p))
-                cause = f"no candidate predicted >= {target:g}: strongest predicted"
-        else:
-            i = int(np.argmax(p - ctx.cfg.lambda_ * costs))
-            cause = f"max predicted quality - {ctx.cfg.lambda_:g}*cost"
-        trace = ctx.base_trace(self.name, p_all, costs)
-        trace.update(model=ctx.candidates[i], cause=cause, target=target, **{"lambda": ctx.cfg.lambda_})
-        return ctx.candidates[i], trace
-
-    def _decide_fast(
-        self, p: list[float], costs: list[float], target: float | None
-    ) -> tuple[str, dict[str, object]]:
-        """The same choice as the numpy path, on plain lists."""
-        ctx = self.ctx
         n = range(len(p))
         if target is not None:
             ok = [i for i in n if p[i] >= target]
