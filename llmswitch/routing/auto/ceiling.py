@@ -27,14 +27,14 @@ import numpy.typing as npt
 from llmswitch.routing.auto.data import RoutingData, load_routing_data
 from llmswitch.routing.auto.evaluate import Point, cost_to_match, quality_at_cost
 from llmswitch.routing.auto.features import LexicalFeaturizer
-from llmswitch.routing.auto.model import AcceptanceModel, load_router_model
+from llmswitch.routing.auto.model import load_router_model
 from llmswitch.routing.auto.train import (
     LAMBDAS,
     ReplayTable,
     _folds,
-    _labels,
     build_table,
     cross_fit_predictions,
+    cv_acceptance,
     simulate,
 )
 
@@ -43,22 +43,6 @@ IntArray = npt.NDArray[np.int64]
 
 _TAUS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.99, 1.01)
 _MARGINS = (-1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 2.0)
-
-
-def _out_of_fold_acceptance(
-    tab: ReplayTable, order: Sequence[int], strong: int, folds: IntArray
-) -> tuple[FloatArray, FloatArray, IntArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Per step: out-of-fold P(accepted answer good), P(strong good); accepted column, cum. cost, found."""
-    feats, acc, cum, found = tab.steps(order, strong, len(order))
-    pa = np.zeros((len(order), tab.Q.shape[0]))
-    ps = np.zeros_like(pa)
-    for t in range(len(order)):
-        y = _labels(tab, acc[t], strong)
-        for f in np.unique(folds):
-            tr, te = folds != f, folds == f
-            pr = AcceptanceModel.fit(feats[t][tr], y[tr]).predict(feats[t][te])
-            pa[t, te], ps[t, te] = pr[:, 0], pr[:, 1]
-    return pa, ps, acc, cum, found
 
 
 def _tuned_thresholds(
@@ -141,7 +125,7 @@ def policies(
     if not names:
         raise ValueError("no cheap calling order: pass --order with models of the data")
     order = [models.index(m) for m in names]
-    pa, ps, acc, cum, found = _out_of_fold_acceptance(tab, order, strong, fold)
+    pa, ps, acc, cum, found = cv_acceptance(tab, order, strong, fold)
     best: Point = (float(tab.C[:, strong].mean()), float(tab.Q[:, strong].mean()))
     pts = {
         "served rule (out of fold)": simulate(

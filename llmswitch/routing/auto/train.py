@@ -109,18 +109,27 @@ def _labels(tab: ReplayTable, acc: npt.NDArray[np.int64], strong: int) -> FloatA
     return np.stack([tab.Q[rows, acc], tab.Q[:, strong]], axis=1)
 
 
-def _cv_gains(
+def cv_acceptance(
     tab: ReplayTable, order: Sequence[int], strong: int, folds: npt.NDArray[np.int64]
-) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray, npt.NDArray[np.bool_]]:
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64], FloatArray, npt.NDArray[np.bool_]]:
+    """Per step, out of fold: P(accepted answer good), P(strong good); accepted column, cum. cost, found."""
     feats, acc, cum, found = tab.steps(order, strong, len(order))
-    gains = np.zeros((len(order), tab.Q.shape[0]))
+    pa = np.zeros((len(order), tab.Q.shape[0]))
+    ps = np.zeros_like(pa)
     for t in range(len(order)):
         y = _labels(tab, acc[t], strong)
         for f in np.unique(folds):
             tr, te = folds != f, folds == f
             pr = AcceptanceModel.fit(feats[t][tr], y[tr]).predict(feats[t][te])
-            gains[t, te] = pr[:, 1] - pr[:, 0]
-    return gains, acc, cum, found
+            pa[t, te], ps[t, te] = pr[:, 0], pr[:, 1]
+    return pa, ps, acc, cum, found
+
+
+def _cv_gains(
+    tab: ReplayTable, order: Sequence[int], strong: int, folds: npt.NDArray[np.int64]
+) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray, npt.NDArray[np.bool_]]:
+    pa, ps, acc, cum, found = cv_acceptance(tab, order, strong, folds)
+    return ps - pa, acc, cum, found
 
 
 def simulate(
