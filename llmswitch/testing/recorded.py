@@ -331,13 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         data, host=args.host, port=args.port, latency=latency, words_per_chunk=4
     ).start()
     print(f"llmswitch recorded provider listening on {provider.url} (OpenAI: {provider.url}/v1)", flush=True)
-    try:
-        while provider._thread is not None and provider._thread.is_alive():
-            provider._thread.join(timeout=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        provider.stop()
+    provider.run_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -378,6 +378,16 @@ class Simulator:
             raise failure[0]
         return self
 
+    def run_until_interrupted(self) -> None:
+        """Serve in the foreground (the command-line entry points) until Ctrl-C, then stop."""
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         """Close the listener and every open connection, then stop the loop thread."""
         loop, self._loop = self._loop, None
@@ -424,13 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"llmswitch simulator listening on {sim.url} (OpenAI: {sim.url}/v1, Anthropic: {sim.url})", flush=True
     )
-    try:
-        while sim._thread is not None and sim._thread.is_alive():
-            sim._thread.join(timeout=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
+    sim.run_until_interrupted()
 
 
 if __name__ == "__main__":
