@@ -79,12 +79,17 @@ def decode_chat(req: Request) -> dict[str, Any]:
     return body
 
 
-def chat_call(req: Request, key_id: str | None) -> Call:
-    tags = parse_tags(req.headers.get(b"x-llmswitch-tags"))
-    body = decode_chat(req)
-    stream = body.get("stream") is True
-    opts = body.get("stream_options")
-    want_usage = stream and isinstance(opts, dict) and opts.get("include_usage") is True
+def client_call(
+    req: Request,
+    key_id: str | None,
+    body: dict[str, Any],
+    tags: str | None,
+    *,
+    want_usage: bool,
+    surface: str,
+    upstream_headers: dict[str, bytes],
+) -> Call:
+    """The Call for a request its surface has decoded and checked (either API)."""
     return Call(
         request_id=new_request_id(),
         ts=time.time(),
@@ -93,9 +98,26 @@ def chat_call(req: Request, key_id: str | None) -> Call:
         model=body["model"],
         body=body,
         raw=req.body,
-        stream=stream,
+        stream=body.get("stream") is True,
         want_usage=want_usage,
         tags=tags,
+        surface=surface,
+        upstream_headers=upstream_headers,
+    )
+
+
+def chat_call(req: Request, key_id: str | None) -> Call:
+    tags = parse_tags(req.headers.get(b"x-llmswitch-tags"))
+    body = decode_chat(req)
+    opts = body.get("stream_options")
+    want_usage = body.get("stream") is True and isinstance(opts, dict) and opts.get("include_usage") is True
+    return client_call(
+        req,
+        key_id,
+        body,
+        tags,
+        want_usage=want_usage,
+        surface="openai",
         upstream_headers=_DEFAULT_UPSTREAM_HEADERS,
     )
 

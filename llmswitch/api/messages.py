@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 
-from llmswitch.api.chat import new_request_id, parse_tags
+from llmswitch.api.chat import client_call, parse_tags
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Request
 from llmswitch.routing.call import Call
@@ -54,17 +53,12 @@ def upstream_headers(req: Request) -> bytes:
 def messages_call(req: Request, key_id: str | None) -> Call:
     tags = parse_tags(req.headers.get(b"x-llmswitch-tags"))
     body = decode_messages(req)
-    return Call(
-        request_id=new_request_id(),
-        ts=time.time(),
-        started=req.started,
-        key_id=key_id,
-        model=body["model"],
-        body=body,
-        raw=req.body,
-        stream=body.get("stream") is True,
+    return client_call(
+        req,
+        key_id,
+        body,
+        tags,
         want_usage=True,  # Anthropic streams always carry usage
-        tags=tags,
         surface="anthropic",
         upstream_headers={"anthropic": upstream_headers(req)},
     )
