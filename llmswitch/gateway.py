@@ -315,7 +315,7 @@ class Gateway:
         except Exception as e:  # a bug of ours: logged, answered as a 500 in the surface's shape
             status = 500
             log.exception("internal error serving %s", call.request_id if call else "a request")
-            err = GatewayError(500, "internal error in the gateway; see its log", "internal_error")
+            err = GatewayError(500, "internal gateway error", "internal_error")  # as api.server words it
             err.surface = surface
             err.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
             raise err from e
