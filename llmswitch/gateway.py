@@ -14,7 +14,7 @@ import orjson
 from llmswitch.api.chat import chat_call, new_request_id
 from llmswitch.api.errors import GatewayError
 from llmswitch.api.messages import messages_call
-from llmswitch.api.server import ClientConnection, Request, surface_of
+from llmswitch.api.server import DEFERRED, ClientConnection, Outcome, Request, surface_of
 from llmswitch.config import Config
 from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.feedback import record_feedback
@@ -157,30 +157,20 @@ class Gateway:
             pool.close()
 
     # dispatch
-    async def handle(self, req: Request, conn: ClientConnection) -> None:
-        self.inflight += 1
-        self.drained.clear()
-        try:
-            await self._dispatch(req, conn)
-        finally:
-            self.inflight -= 1
-            if not self.inflight:
-                self.drained.set()
-
-    async def _dispatch(self, req: Request, conn: ClientConnection) -> None:
+    def handle(self, req: Request, conn: ClientConnection) -> Outcome:
         path = req.path
         if path in (b"/v1/chat/completions", b"/chat/completions"):
             _require_post(req)
-            await self.serve(req, conn, "openai")
+            return self.serve(req, conn, "openai")
         elif path == b"/v1/messages":
             _require_post(req)
-            await self.serve(req, conn, "anthropic")
+            return self.serve(req, conn, "anthropic")
         elif path == b"/v1/messages/count_tokens":
             _require_post(req)
             self.count_tokens(req, conn)
         elif path == b"/v1/feedback":
             _require_post(req)
-            await self.feedback(req, conn)
+            return self.feedback(req, conn)
         elif path == b"/health":
             conn.respond(200, [], b'{"status":"ok"}')
         elif path in (b"/v1/models", b"/models"):
@@ -196,6 +186,16 @@ class Gateway:
             )
             err.surface = surface_of(path)
             raise err
+        return None
+
+    def _begin(self) -> None:
+        self.inflight += 1  # shutdown waits for requests in flight (and their ledger rows)
+        self.drained.clear()
+
+    def _end(self) -> None:
+        self.inflight -= 1
+        if not self.inflight:
+            self.drained.set()
 
     def authenticate(self, req: Request) -> str | None:
         """The client key id, from `Authorization: Bearer` or (as Anthropic's SDK sends it) `x-api-key`."""
@@ -223,6 +223,13 @@ class Gateway:
         """`POST /v1/feedback {"request_id", "score": 0..1, "comment"?}`: how good an answer was, for
         `llmswitch router train --from-ledger`."""
         key_id = self.authenticate(req)
+        self._begin()
+        try:
+            await self._feedback(req, conn, key_id)
+        finally:
+            self._end()
+
+    async def _feedback(self, req: Request, conn: ClientConnection, key_id: str | None) -> None:
         try:
             body = orjson.loads(req.body)
         except orjson.JSONDecodeError:
@@ -272,23 +279,23 @@ class Gateway:
             raise
         conn.respond(200, [], orjson.dumps({"input_tokens": tokens}))
 
-    async def serve(self, req: Request, conn: ClientConnection, surface: str) -> None:
-        """One model request on either surface: decode, route, execute; errors in the surface's shape."""
-        model = "?"
-        status = 200
+    def serve(self, req: Request, conn: ClientConnection, surface: str) -> Outcome:
+        """One model request on either surface: decode and route now, then hand it to the executor, which
+        answers from callbacks (or a task) and reports back to `_served`. Errors in the surface's shape."""
+        self._begin()
         call: Call | None = None
         try:
             key_id = self.authenticate(req)
             call = chat_call(req, key_id) if surface == "openai" else messages_call(req, key_id)
-            model = call.model
             loop = self.executor.loop
             auto = self.auto.get(call.model)
+            done = partial(self._served, req, conn, surface, call)
             if auto is not None:
                 from llmswitch.routing.auto_serve import min_quality, serve_auto
 
                 strategy, route_cfg = auto
                 target = min_quality(req.headers.get(b"x-llmswitch-min-quality"))
-                await serve_auto(
+                work = serve_auto(
                     call,
                     strategy,
                     self.routes,
@@ -297,7 +304,8 @@ class Gateway:
                     loop.time(),
                     route_cfg.target if target is None else target,
                 )
-                return
+                self.executor.spawn(work, conn, done)
+                return DEFERRED
             route = self.routes.get(call.model)
             if route is None:
                 raise GatewayError(
@@ -306,27 +314,49 @@ class Gateway:
                     "model_not_found",
                     param="model",
                 )
-            await self.executor.run(call, route.plan(loop.time()), conn)
-        except GatewayError as e:
-            status = e.status
-            e.surface = surface
-            e.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
-            raise
-        except Exception as e:  # a bug of ours: logged, answered as a 500 in the surface's shape
-            status = 500
-            log.exception("internal error serving %s", call.request_id if call else "a request")
-            err = GatewayError(500, "internal gateway error", "internal_error")  # as api.server words it
-            err.surface = surface
-            err.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
-            raise err from e
-        finally:
-            elapsed = time.perf_counter() - req.started
-            # Unknown names are one label, so a client cannot grow the metrics without bound.
-            label = model if model in self.routes or model in self.auto else "?"
-            self.metrics.inc_request(label, surface, status)
-            self.metrics.observe_latency(label, elapsed)
-            if status == 200 and call is not None:
-                self.metrics.observe_overhead(max(elapsed - call.upstream_wait, 0.0))
+            self.executor.start(call, route.plan(loop.time()), conn, done)
+            return DEFERRED
+        except Exception as e:
+            answer = self._settle(req, surface, call, e)
+            assert answer is not None
+            raise answer from None
+
+    def _served(
+        self, req: Request, conn: ClientConnection, surface: str, call: Call, err: BaseException | None
+    ) -> None:
+        answer = self._settle(req, surface, call, err)
+        if answer is not None:
+            conn.answer_error(answer)
+        conn.finished()
+
+    def _settle(
+        self, req: Request, surface: str, call: Call | None, err: BaseException | None
+    ) -> GatewayError | None:
+        """Book a finished model request in the metrics; the error its client gets, if any."""
+        self._end()
+        status = 200
+        answer: GatewayError | None = None
+        if isinstance(err, asyncio.CancelledError):
+            status = 499  # the client left (nginx's code for it); nobody to answer
+        elif err is not None:
+            if isinstance(err, GatewayError):
+                answer = err
+            else:  # a bug of ours: logged, answered as a 500 in the surface's shape
+                log.error("internal error serving %s", call.request_id if call else "a request", exc_info=err)
+                # worded as api.server words it
+                answer = GatewayError(500, "internal gateway error", "internal_error")
+            status = answer.status
+            answer.surface = surface
+            answer.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
+        elapsed = time.perf_counter() - req.started
+        model = call.model if call is not None else "?"
+        # Unknown names are one label, so a client cannot grow the metrics without bound.
+        label = model if model in self.routes or model in self.auto else "?"
+        self.metrics.inc_request(label, surface, status)
+        self.metrics.observe_latency(label, elapsed)
+        if status == 200 and call is not None:
+            self.metrics.observe_overhead(max(elapsed - call.upstream_wait, 0.0))
+        return answer
 
 
 def _require_post(req: Request) -> None:

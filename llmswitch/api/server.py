@@ -2,7 +2,10 @@
 
 One `ClientConnection` per TCP connection. Requests are handled one at a time per connection (HTTP/1.1
 semantics); a pipelined request waits its turn. Handlers get a `Request` and answer through the
-connection's `respond` / `start_stream` / `send_chunk` / `end_stream`.
+connection's `respond` / `start_stream` / `send_chunk` / `end_stream`. A handler is called as soon as a
+request is read, without a task, and says how it goes on (`Outcome`): answered already (None), a
+coroutine to run as a task, or `DEFERRED`: it answers from callbacks and then calls `finished()`. The
+gateway's model requests are deferred, so the common request needs no task at all.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -60,7 +63,13 @@ class Request:
         self.started = started  # perf_counter() when the head arrived
 
 
-Handler = Callable[[Request, "ClientConnection"], Awaitable[None]]
+class _Deferred:
+    """The handler answers later, from callbacks, and then calls `ClientConnection.finished()`."""
+
+
+DEFERRED: Final = _Deferred()
+Outcome = Awaitable[None] | _Deferred | None
+Handler = Callable[[Request, "ClientConnection"], Outcome]
 
 
 class Responder(Protocol):
@@ -172,8 +181,9 @@ class ClientConnection(asyncio.Protocol):
         self._phase = 0
         self._seen_size = 0  # `_size` at the read watch's last look, and when it last changed
         self._progress_at = 0.0
-        self._queue: deque[Request] = deque()
-        self._task: asyncio.Task[None] | None = None
+        self._queue: deque[Request] = deque()  # read, not yet handed to the handler
+        self._active = False  # a request is being served
+        self._cancel: Callable[[], object] | None = None  # stops the request being served (client left)
         self._keep_alive = True
         self._head_only = False  # the request being answered is HEAD: headers, no body
         self._failed: GatewayError | None = None  # the answer that ends this connection, once it failed
@@ -186,34 +196,36 @@ class ClientConnection(asyncio.Protocol):
             self._watch.add(self)
 
     def data_received(self, data: bytes) -> None:
+        # Requests complete inside feed_data (on_message_complete) and are queued; they are handed to the
+        # handler after it, once the whole read is parsed, so an error found later in the same read
+        # (an upgrade, bytes that do not parse) is known before the request before it is answered.
         try:
             self._feed(data)
         except httptools.HttpParserUpgrade:
             # llhttp completed the upgrade request (on_message_complete) before refusing it: take it
-            # back, the 400 is its answer. It is the last one queued, or the task just created for it.
+            # back (the last one queued), the 400 is its answer.
             if self._queue:
                 self._queue.pop()
-            elif self._task is not None and not self._task.done():
-                self._task.cancel()  # not started yet: its handler never runs
-                self._task = None
             self.fail(GatewayError(400, "protocol upgrades are not supported", "bad_request"))
-            return
         except httptools.HttpParserError:  # also our own _Stop, after fail() was called
             if self._failed is None:
                 self._unparsable = True
             self.fail(GatewayError(400, "malformed HTTP request", "bad_request"))
-            return
-        # A request line that ends without a version (HTTP/0.9) leaves llhttp waiting for headers that a
-        # 0.9 client never sends. Checked only when a request is left incomplete (not the common case).
-        if self._phase and data[-1:] == b"\n" and self.parser.get_http_version() == "0.0":
-            self.fail(GatewayError(400, "HTTP/0.9 requests are not supported", "bad_request"))
+        else:
+            # A request line that ends without a version (HTTP/0.9) leaves llhttp waiting for headers
+            # that a 0.9 client never sends. Checked only when a request is left incomplete (rare).
+            if self._phase and data[-1:] == b"\n" and self.parser.get_http_version() == "0.0":
+                self.fail(GatewayError(400, "HTTP/0.9 requests are not supported", "bad_request"))
+        if self._queue and not self._active:
+            self._serve_queue()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._watch is not None:
             self._watch.conns.discard(self)
-        if self._task is not None and not self._task.done():
-            self._task.cancel()  # the client left: stop working (and paying) for it
+        if self._cancel is not None:
+            cancel, self._cancel = self._cancel, None
+            cancel()  # the client left: stop working (and paying) for it
         if self.on_resume is not None:
             self.on_resume()
 
@@ -248,7 +260,7 @@ class ClientConnection(asyncio.Protocol):
             # curl sends this for bodies over 1 KB and would otherwise wait a second before sending. Only
             # for the request being served: written now, it could land inside an earlier answer's body.
             if self._busy():
-                self._phase = 2  # sent when the earlier requests are answered (see _handle)
+                self._phase = 2  # sent when the earlier requests are answered (see _when_idle)
             elif self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -262,57 +274,104 @@ class ClientConnection(asyncio.Protocol):
         self._phase = 0
         url = self._url
         path, _, query = url.partition(b"?")
-        req = Request(
-            self.parser.get_method(),
-            path,
-            query,
-            self._headers,
-            b"".join(self._body),
-            self.parser.should_keep_alive(),
-            self._started,
+        body = self._body
+        self._queue.append(
+            Request(
+                self.parser.get_method(),
+                path,
+                query,
+                self._headers,
+                body[0] if len(body) == 1 else b"".join(body),
+                self.parser.should_keep_alive(),
+                self._started,
+            )
         )
-        if self._task is None or self._task.done():
-            self._run(req)
-        else:
-            self._queue.append(req)
 
     # handling
     def _busy(self) -> bool:
-        """A request is being served (the queue only holds requests while one is)."""
-        return self._task is not None and not self._task.done()
+        """A request is being served or waits its turn: an answer written now could overtake its own."""
+        return self._active or bool(self._queue)
+
+    def _serve_queue(self) -> None:
+        """Serve queued requests in order until one is left running (a task or deferred) or none is left."""
+        while self._queue and not self._active and not self.closed:
+            self._run(self._queue.popleft())
+        if not self._active:
+            self._when_idle()
 
     def _run(self, req: Request) -> None:
         self._keep_alive = req.keep_alive
         self._head_only = req.method == b"HEAD"
-        self._task = self.loop.create_task(self._handle(req))
-
-    async def _handle(self, req: Request) -> None:
+        self._active = True
         try:
-            await self.handler(req, self)
+            outcome = self.handler(req, self)
+        except GatewayError as e:
+            self.answer_error(e)
+            outcome = None
+        except Exception:
+            self._answer_bug(req)
+            outcome = None
+        if outcome is None:
+            self._active = False
+        elif outcome is not DEFERRED:
+            task = self.loop.create_task(self._handle(cast(Awaitable[None], outcome), req))
+            self._cancel = task.cancel
+
+    async def _handle(self, work: Awaitable[None], req: Request) -> None:
+        try:
+            await work
         except asyncio.CancelledError:
             return
         except GatewayError as e:
-            if self._unparsable and not self._queue:
-                # Refused, and what follows it does not parse: most likely the rest of this request's
-                # body (a missing or short Content-Length), not a request of its own. This answer is the
-                # last: it says `connection: close` instead of a second answer for the same bytes.
-                self._keep_alive = False
-            self.respond(e.status, e.headers, e.body())
+            self.answer_error(e)
         except Exception:
-            log.exception("unhandled error serving %s %s", req.method.decode(), req.path.decode("latin-1"))
-            err = GatewayError(500, "internal gateway error", "internal_error")
-            err.surface = surface_of(req.path)
-            self.respond(500, [], err.body())
+            self._answer_bug(req)
+        self.finished()
+
+    def cancel_with(self, cancel: Callable[[], object]) -> None:
+        """What stops the request being served if the client leaves (a deferred handler sets it)."""
+        self._cancel = cancel
+
+    def finished(self) -> None:
+        """The request being served is answered: go on with the next one (called by deferred handlers)."""
+        self._active = False
+        self._cancel = None
+        if self._queue and not self.closed:
+            # Not from inside the handler's call chain (no recursion through a pipelined queue); until
+            # then new requests queue behind the waiting ones.
+            self._active = True
+            self.loop.call_soon(self._next)
+        else:
+            self._when_idle()
+
+    def _next(self) -> None:
+        self._active = False
+        self._serve_queue()
+
+    def _when_idle(self) -> None:
         if self.closed:
             return
-        if self._queue:
-            self._run(self._queue.popleft())
-        elif self._failed is not None:
+        if self._failed is not None:
             self._answer_failure()
         elif self._phase == 2:  # the next request's head asked for 100 Continue while we were busy
             self._phase = 1
             if self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def answer_error(self, err: GatewayError) -> None:
+        """Answer the request being served with `err`."""
+        if self._unparsable and not self._queue:
+            # Refused, and what follows it does not parse: most likely the rest of this request's body
+            # (a missing or short Content-Length), not a request of its own. This answer is the last: it
+            # says `connection: close` instead of a second answer for the same bytes.
+            self._keep_alive = False
+        self.respond(err.status, err.headers, err.body())
+
+    def _answer_bug(self, req: Request) -> None:
+        log.exception("unhandled error serving %s %s", req.method.decode(), req.path.decode("latin-1"))
+        err = GatewayError(500, "internal gateway error", "internal_error")
+        err.surface = surface_of(req.path)
+        self.respond(500, [], err.body())
 
     def fail(self, err: GatewayError) -> None:
         """Stop reading requests: answer `err` after the answers owed to the requests before it, then close.

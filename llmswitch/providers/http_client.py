@@ -29,7 +29,10 @@ class UpstreamError(Exception):
 
 
 class UpstreamResponse:
-    """Status and headers once `headers_ready` resolves; the body arrives in chunks or all at once."""
+    """Status and headers once `headers_ready` resolves; the body arrives in chunks or all at once.
+
+    `on_done`, when given, is called once the response is complete (with None) or has failed (with the
+    error), after the futures are resolved: the executor's fast path waits on it instead of a task."""
 
     __slots__ = (
         "_body",
@@ -39,11 +42,17 @@ class UpstreamResponse:
         "done",
         "headers",
         "headers_ready",
+        "on_done",
         "received",
         "status",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_done: Callable[[UpstreamError | None], None] | None = None,
+    ) -> None:
+        self.on_done = on_done
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.headers_ready: asyncio.Future[None] = loop.create_future()
@@ -79,16 +88,30 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         await self.done
-        return b"".join(self._body)
+        return self.body()
+
+    def body(self) -> bytes:
+        """The whole body, once the response is complete."""
+        return self._body[0] if len(self._body) == 1 else b"".join(self._body)
 
     def _on_body(self, data: bytes) -> None:
         self._body.append(data)  # a streamed body is handed over by _deliver at the end of the read
 
-    def _fail(self, exc: BaseException) -> None:
+    def _complete(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+            if self.on_done is not None:
+                self.on_done(None)
+
+    def _fail(self, exc: UpstreamError) -> None:
+        if self.done.done():
+            return
         for fut in (self.headers_ready, self.done):
             if not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # mark retrieved: a failure before headers is reported by headers_ready
+        if self.on_done is not None:
+            self.on_done(exc)
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -162,11 +185,14 @@ class UpstreamConnection(asyncio.Protocol):
         if self.closed:
             return
         keep = self.parser.should_keep_alive() and not self.pool.closing
-        self._finish()
-        if keep and not self.closed:
+        # Back in the pool (or closed) before the response completes: its callback may reuse it.
+        resp, self.response = self.response, None
+        if keep:
             self.pool.release(self)
         else:
             self.close()
+        if resp is not None:
+            resp._complete()
 
     # exchange management
     def begin(self, request: bytes, response: UpstreamResponse, deadline: float, idle_timeout: float) -> None:
@@ -238,18 +264,18 @@ class UpstreamConnection(asyncio.Protocol):
     def _finish(self) -> None:
         # The timer stays armed for the next exchange on this connection (see _arm).
         resp, self.response = self.response, None
-        if resp is not None and not resp.done.done():
-            resp.done.set_result(None)
+        if resp is not None:
+            resp._complete()
 
     def abort(self, exc: UpstreamError) -> None:
         self._disarm()
         resp, self.response = self.response, None
-        if resp is not None:
-            resp._fail(exc)
         if self.transport is not None:
             self.transport.abort()
         self.closed = True
         self.pool.forget(self)
+        if resp is not None:  # last: its callback sees the connection already gone
+            resp._fail(exc)
 
 
 class ConnectionPool:
@@ -305,7 +331,7 @@ class ConnectionPool:
         then, the request is re-sent once on a fresh connection.
         """
         for _ in range(2):
-            conn = self._idle.pop() if self._idle else None
+            conn = self.idle()
             if conn is None:
                 remaining = deadline - self.loop.time() if deadline else connect_timeout
                 conn = await self._connect(min(connect_timeout, max(remaining, 0.001)))
@@ -319,6 +345,10 @@ class ConnectionPool:
                 raise
             return resp, conn
         raise UpstreamError("reset", "upstream closed the connection")
+
+    def idle(self) -> UpstreamConnection | None:
+        """A kept-alive connection, if one is free (the most recently used: likeliest still open)."""
+        return self._idle.pop() if self._idle else None
 
     def release(self, conn: UpstreamConnection) -> None:
         if len(self._idle) < self.max_idle and not self.closing:

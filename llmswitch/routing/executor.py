@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -28,28 +29,15 @@ from llmswitch.providers.http_client import UpstreamConnection, UpstreamError, U
 from llmswitch.providers.stream_relay import StreamRelay
 from llmswitch.routing.call import Call, clamp_max_tokens, pending_body
 from llmswitch.routing.deployment import Deployment
+from llmswitch.routing.failure import AttemptFailure
+from llmswitch.routing.fast_path import FastAttempt
 from llmswitch.routing.upstream_errors import NEVER_RETRY, error_message, retry_after, scrub
 from llmswitch.translate import BadClientBody
 
+if TYPE_CHECKING:
+    from llmswitch.api.server import ClientConnection
+
 log = logging.getLogger("llmswitch.routing")
-
-
-class _Failure(Exception):
-    """An attempt failed. `final` is set when the client must get that error and nothing else is tried."""
-
-    def __init__(
-        self,
-        error_class: str,
-        message: str,
-        http_status: int | None = None,
-        retry_after: float | None = None,
-        final: GatewayError | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.error_class = error_class
-        self.http_status = http_status
-        self.retry_after = retry_after
-        self.final = final
 
 
 class Executor:
@@ -74,13 +62,63 @@ class Executor:
         self.metrics = metrics
         self._secrets = [s for s in secrets if s]
 
-    async def run(self, call: Call, plan: list[Deployment], conn: Responder) -> None:
+    def start(
+        self,
+        call: Call,
+        plan: list[Deployment],
+        conn: ClientConnection,
+        done: Callable[[BaseException | None], None],
+    ) -> None:
+        """Serve a client request, then report: `done(None)` once it is answered, else `done(error)` (a
+        GatewayError for the client, CancelledError if the client left, anything else is a bug of ours).
+
+        The common request goes on callbacks alone (`fast_path`); the rest runs `run` as a task."""
         loop = self.loop
         deadline = loop.time() + self.cfg.timeout
-        n_tries = max(self.cfg.max_attempts, 1)
-        tries = (plan * -(-n_tries // len(plan)))[:n_tries] if plan else []  # the plan, cycled
-        last: _Failure | None = None
-        for n, dep in enumerate(tries):
+        if not call.stream and plan:
+            dep = plan[0]
+            # The same first choice `run` would make; self-hosted deployments (metered) take the async path.
+            if dep.meter is None and not (dep.health.not_before > loop.time() and len(plan) > 1):
+                try:
+                    exchange, request = self._prepare(call, dep)
+                except AttemptFailure:
+                    pass  # the async path makes the attempt and books the failure
+                else:
+                    upstream = dep.pool.idle()
+                    if upstream is not None:
+                        attempt = FastAttempt(self, call, plan, conn, done, deadline, exchange, upstream)
+                        attempt.send(request)
+                        return
+        self.spawn(self.run(call, plan, conn, deadline=deadline), conn, done)
+
+    def spawn(
+        self,
+        work: Coroutine[Any, Any, None],
+        conn: ClientConnection,
+        done: Callable[[BaseException | None], None],
+    ) -> None:
+        """Run `work` as a task for the client on `conn`: cancelled if the client leaves, then `done`."""
+        task = self.loop.create_task(work)
+        conn.cancel_with(task.cancel)
+        task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
+
+    async def run(
+        self,
+        call: Call,
+        plan: list[Deployment],
+        conn: Responder,
+        *,
+        deadline: float | None = None,
+        first: int = 0,
+        last: AttemptFailure | None = None,
+    ) -> None:
+        """Try the plan's deployments until one answers. `first`/`last`: where the fast path left off."""
+        loop = self.loop
+        if deadline is None:
+            deadline = loop.time() + self.cfg.timeout
+        tries = self._tries(plan)
+        for n in range(first, len(tries)):
+            dep = tries[n]
             now = loop.time()
             if n >= len(plan):  # a second pass over the same deployments: back off a little first
                 wait = max(dep.health.not_before - now, 0.05 * 2 ** (n // len(plan) - 1))
@@ -91,50 +129,65 @@ class Executor:
                 continue  # asked to wait: the other deployments go first, this one gets its turn later
             if loop.time() >= deadline:
                 break
-            call.attempts += 1
-            if call.parent is not None:  # a cascade's candidate call: one numbering per client request
-                call.parent.attempts += 1
+            self._count_attempt(call)
             try:
                 await self._attempt(call, dep, conn, deadline)
                 dep.health.succeeded()
                 return
-            except _Failure as f:
-                call.failures.append(f"{dep.label}: {f.error_class}")
-                self.metrics.upstream_error(dep.provider, f.error_class)
-                if f.final is not None:
-                    raise f.final from None
+            except AttemptFailure as f:
+                self._failed(call, dep, f)
                 last = f
-                now = loop.time()
-                dep.health.failed(now, self.cfg.cooldown.failures, self.cfg.cooldown.seconds)
-                if f.retry_after is not None:
-                    dep.health.not_before = now + min(f.retry_after, self.cfg.max_retry_after)
-        if loop.time() >= deadline or (last is not None and last.error_class == "deadline"):
-            raise GatewayError(
+        raise self._give_up(call, last, deadline)
+
+    def _tries(self, plan: list[Deployment]) -> list[Deployment]:
+        n_tries = max(self.cfg.max_attempts, 1)
+        return (plan * -(-n_tries // len(plan)))[:n_tries] if plan else []  # the plan, cycled
+
+    @staticmethod
+    def _count_attempt(call: Call) -> None:
+        call.attempts += 1
+        if call.parent is not None:  # a cascade's candidate call: one numbering per client request
+            call.parent.attempts += 1
+
+    def _failed(self, call: Call, dep: Deployment, f: AttemptFailure) -> None:
+        """Book a failed attempt; raise the client's error when nothing else may be tried."""
+        call.failures.append(f"{dep.label}: {f.error_class}")
+        self.metrics.upstream_error(dep.provider, f.error_class)
+        if f.final is not None:
+            raise f.final from None
+        now = self.loop.time()
+        dep.health.failed(now, self.cfg.cooldown.failures, self.cfg.cooldown.seconds)
+        if f.retry_after is not None:
+            dep.health.not_before = now + min(f.retry_after, self.cfg.max_retry_after)
+
+    def _give_up(self, call: Call, last: AttemptFailure | None, deadline: float) -> GatewayError:
+        """The client's error once every try has failed or none could be made."""
+        if self.loop.time() >= deadline or (last is not None and last.error_class == "deadline"):
+            return GatewayError(
                 504, f"deadline of {self.cfg.timeout:g}s exceeded; " + self._summary(call), "timeout"
             )
         if not call.failures:
-            raise GatewayError(503, f"model {call.model!r} has no deployment available", "no_deployment")
+            return GatewayError(503, f"model {call.model!r} has no deployment available", "no_deployment")
         if (
             last is not None
             and last.http_status == 429
             and all(f.endswith("http_429") for f in call.failures)
         ):
             headers = [("retry-after", f"{last.retry_after:g}")] if last.retry_after else []
-            raise GatewayError(
+            return GatewayError(
                 429,
                 "every deployment is rate-limited; " + self._summary(call),
                 "rate_limited",
                 headers=headers,
             )
-        raise GatewayError(502, self._summary(call), "upstream_failed")
+        return GatewayError(502, self._summary(call), "upstream_failed")
 
     def _summary(self, call: Call) -> str:
         return f"all {call.attempts} attempt(s) failed: " + "; ".join(call.failures)
 
     # one attempt
-    async def _attempt(self, call: Call, dep: Deployment, conn: Responder, deadline: float) -> None:
-        loop = self.loop
-        rec = AttemptRecord(
+    def _record(self, call: Call, dep: Deployment) -> AttemptRecord:
+        return AttemptRecord(
             request_id=call.request_id,
             attempt=call.parent.attempts if call.parent is not None else call.attempts,
             ts=time.time(),
@@ -148,58 +201,68 @@ class Executor:
             surface=call.surface,
             route=call.route,
         )
+
+    def _prepare(self, call: Call, dep: Deployment) -> tuple[Exchange, bytes]:
+        """How to talk to `dep`, and the complete HTTP request for it. Raises AttemptFailure."""
+        make_exchange = self.exchanges.get((call.surface, dep.api))
+        if make_exchange is None:
+            raise AttemptFailure("unsupported_api", f"no {call.surface} → {dep.api} translation")
+        exchange = make_exchange()
+        try:
+            raw, decoded = clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
+            body = exchange.upstream_body(raw, decoded, dep.upstream_model, call.stream, call.want_usage)
+        except BadClientBody as e:  # found only while translating: the request is wrong everywhere
+            final = GatewayError(400, str(e), "invalid_request")
+            raise AttemptFailure("bad_request", str(e), final=final) from None
+        except orjson.JSONEncodeError as e:  # e.g. nested deeper than JSON encoders write (254 levels)
+            msg = f"the request body cannot be forwarded: {e}"
+            raise AttemptFailure(
+                "bad_request", msg, final=GatewayError(400, msg, "invalid_request")
+            ) from None
+        extra = call.upstream_headers.get(dep.api, b"")
+        request = b"%s%scontent-length: %d\r\nx-request-id: %s\r\n\r\n%s" % (
+            dep.head,
+            extra,
+            len(body),
+            call.request_id.encode(),
+            body,
+        )
+        return exchange, request
+
+    def _attempt_deadline(self, dep: Deployment, deadline: float) -> float:
+        return min(deadline, self.loop.time() + (dep.timeout or self.cfg.attempt_timeout))
+
+    def _transport_failure(self, e: UpstreamError, deadline: float) -> AttemptFailure:
+        kind = "deadline" if e.kind == "timeout" and self.loop.time() >= deadline else e.kind
+        return AttemptFailure(kind, str(e))
+
+    async def _attempt(self, call: Call, dep: Deployment, conn: Responder, deadline: float) -> None:
+        rec = self._record(call, dep)
         t0 = time.perf_counter()
         occ = dep.meter.begin() if dep.meter is not None else None
         try:
-            make_exchange = self.exchanges.get((call.surface, dep.api))
-            if make_exchange is None:
-                raise _Failure("unsupported_api", f"no {call.surface} → {dep.api} translation")
-            exchange = make_exchange()
-            try:
-                raw, decoded = clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
-                body = exchange.upstream_body(raw, decoded, dep.upstream_model, call.stream, call.want_usage)
-            except BadClientBody as e:  # found only while translating: the request is wrong everywhere
-                final = GatewayError(400, str(e), "invalid_request")
-                raise _Failure("bad_request", str(e), final=final) from None
-            except orjson.JSONEncodeError as e:  # e.g. nested deeper than JSON encoders write (254 levels)
-                msg = f"the request body cannot be forwarded: {e}"
-                raise _Failure("bad_request", msg, final=GatewayError(400, msg, "invalid_request")) from None
-            extra = call.upstream_headers.get(dep.api, b"")
-            request = b"%s%scontent-length: %d\r\nx-request-id: %s\r\n\r\n%s" % (
-                dep.head,
-                extra,
-                len(body),
-                call.request_id.encode(),
-                body,
-            )
-            attempt_deadline = min(deadline, loop.time() + (dep.timeout or self.cfg.attempt_timeout))
+            exchange, request = self._prepare(call, dep)
             try:
                 resp, upstream = await dep.pool.send(
                     request,
                     connect_timeout=self.cfg.connect_timeout,
-                    deadline=attempt_deadline,
+                    deadline=self._attempt_deadline(dep, deadline),
                     whole=not call.stream,
                 )
                 rec.http_status = resp.status
                 if resp.status != 200:
-                    await self._upstream_error(dep, resp)
+                    try:
+                        raw = await resp.read()
+                    except UpstreamError:
+                        raw = b""
+                    raise self._rejected(dep, resp, raw)
                 if call.stream:
                     await self._relay(call, dep, exchange, conn, resp, upstream, rec, deadline, t0, occ)
                 else:
-                    raw = await resp.read()
-                    try:
-                        out, usage, served = exchange.complete(raw, dep.upstream_model)
-                    except BadUpstreamBody as e:
-                        raise _Failure("bad_body", str(e)) from None
-                    cost = self._account(call, dep, rec, usage, served, occ, t0)
-                    rec.status = STATUS_OK
-                    conn.respond(200, self._headers(call, dep, served, cost), out)
-                    if self.bodies is not None:
-                        self.bodies.append(pending_body(call, False, [out]))
+                    self._answer(call, dep, exchange, resp.body(), conn, rec, occ, t0)
             except UpstreamError as e:
-                kind = "deadline" if e.kind == "timeout" and loop.time() >= deadline else e.kind
-                raise _Failure(kind, str(e)) from None
-        except _Failure as f:
+                raise self._transport_failure(e, deadline) from None
+        except AttemptFailure as f:
             rec.error_class = f.error_class
             raise
         except asyncio.CancelledError:
@@ -210,21 +273,44 @@ class Executor:
             rec.http_status = 500
             raise
         finally:
-            elapsed = time.perf_counter() - t0
-            if occ is not None:  # a failed attempt still held the hardware
-                spent = occ.finish(elapsed, 0)
-                if rec.cost_usd is None:
-                    rec.cost_usd = spent
-            call.upstream_wait += elapsed
-            rec.latency_ms = elapsed * 1000.0
-            self.ledger.append(rec)
+            self._close(call, rec, occ, t0)
 
-    async def _upstream_error(self, dep: Deployment, resp: UpstreamResponse) -> None:
-        status = resp.status
+    def _answer(
+        self,
+        call: Call,
+        dep: Deployment,
+        exchange: Exchange,
+        raw: bytes,
+        conn: Responder,
+        rec: AttemptRecord,
+        occ: Occupancy | None,
+        t0: float,
+    ) -> None:
+        """A complete 200 answer: price it and send it to the client. Raises AttemptFailure if unreadable."""
         try:
-            raw = await resp.read()
-        except UpstreamError:
-            raw = b""
+            out, usage, served = exchange.complete(raw, dep.upstream_model)
+        except BadUpstreamBody as e:
+            raise AttemptFailure("bad_body", str(e)) from None
+        cost = self._account(call, dep, rec, usage, served, occ, t0)
+        rec.status = STATUS_OK
+        conn.respond(200, self._headers(call, dep, served, cost), out)
+        if self.bodies is not None:
+            self.bodies.append(pending_body(call, False, [out]))
+
+    def _close(self, call: Call, rec: AttemptRecord, occ: Occupancy | None, t0: float) -> None:
+        """The attempt is over, however it ended: time it and write its ledger row."""
+        elapsed = time.perf_counter() - t0
+        if occ is not None:  # a failed attempt still held the hardware
+            spent = occ.finish(elapsed, 0)
+            if rec.cost_usd is None:
+                rec.cost_usd = spent
+        call.upstream_wait += elapsed
+        rec.latency_ms = elapsed * 1000.0
+        self.ledger.append(rec)
+
+    def _rejected(self, dep: Deployment, resp: UpstreamResponse, raw: bytes) -> AttemptFailure:
+        """The failure for a non-200 answer (`raw`: its body, or b"" if it could not be read)."""
+        status = resp.status
         wait = retry_after(resp.header(b"retry-after"))
         if status in NEVER_RETRY:
             if status in (401, 403):
@@ -240,8 +326,8 @@ class Executor:
                     f"upstream {dep.label} rejected the request: {self._scrub(error_message(raw))}",
                     "upstream_rejected",
                 )
-            raise _Failure(f"http_{status}", "rejected", status, final=final)
-        raise _Failure(f"http_{status}", f"HTTP {status}", status, wait)
+            return AttemptFailure(f"http_{status}", "rejected", status, final=final)
+        return AttemptFailure(f"http_{status}", f"HTTP {status}", status, wait)
 
     async def _relay(
         self,
@@ -294,10 +380,10 @@ class Executor:
             raise
         if not relay.committed:
             if relay.error is not None:
-                raise _Failure("bad_body", relay.error)
+                raise AttemptFailure("bad_body", relay.error)
             if failure is not None:
                 raise failure
-            raise _Failure("bad_body", "upstream stream ended before any event")
+            raise AttemptFailure("bad_body", "upstream stream ended before any event")
         self._account_stream(call, dep, rec, translator, occ, t0)
         if failure is None and translator.done:
             rec.status = STATUS_OK
