@@ -352,10 +352,8 @@ class Gateway:
         model = call.model if call is not None else "?"
         # Unknown names are one label, so a client cannot grow the metrics without bound.
         label = model if model in self.routes or model in self.auto else "?"
-        self.metrics.inc_request(label, surface, status)
-        self.metrics.observe_latency(label, elapsed)
-        if status == 200 and call is not None:
-            self.metrics.observe_overhead(max(elapsed - call.upstream_wait, 0.0))
+        overhead = max(elapsed - call.upstream_wait, 0.0) if status == 200 and call is not None else None
+        self.metrics.request_done(label, surface, status, elapsed, overhead)
         return answer
 
 

@@ -50,11 +50,13 @@ class Histogram:
         self.series: dict[Labels, list[float]] = {}  # per-bucket counts (+Inf last), then the sum
 
     def observe(self, labels: Labels, value: float) -> None:
-        s = self.series.get(labels)
-        if s is None:
-            s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+        s = self.series.get(labels) or self.new_series(labels)
         s[bisect_left(self.bounds, value)] += 1
         s[-1] += value
+
+    def new_series(self, labels: Labels) -> list[float]:
+        s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+        return s
 
     def family(self) -> Metric:
         from prometheus_client.core import HistogramMetricFamily
@@ -119,17 +121,24 @@ class Metrics:
         ):
             yield m.family()
 
-    def inc_request(self, model: str, surface: str, status: int) -> None:
-        self.requests.inc((model, surface, str(status)))
+    def request_done(
+        self, model: str, surface: str, status: int, seconds: float, overhead: float | None
+    ) -> None:
+        """A finished client request: its count, its duration and (if answered) the gateway's overhead.
 
-    def observe_latency(self, model: str, seconds: float) -> None:
-        self.latency.observe((model,), seconds)
+        One call with the updates inlined: it runs for every request."""
+        counts = self.requests.values
+        key = (model, surface, str(status))
+        counts[key] = counts.get(key, 0.0) + 1.0
+        latency = self.latency
+        s = latency.series.get((model,)) or latency.new_series((model,))
+        s[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        s[-1] += seconds
+        if overhead is not None:
+            self.overhead.observe((), overhead)
 
     def observe_ttft(self, model: str, seconds: float) -> None:
         self.ttft.observe((model,), seconds)
-
-    def observe_overhead(self, seconds: float) -> None:
-        self.overhead.observe((), seconds)
 
     def add_usage(
         self,
@@ -141,16 +150,23 @@ class Metrics:
         reasoning: int,
         cost: float | None,
     ) -> None:
+        tokens = self.tokens.values  # inlined Counter.inc: this runs for every answer
         if input_tokens:
-            self.tokens.inc((model, provider, "input"), input_tokens)
+            key = (model, provider, "input")
+            tokens[key] = tokens.get(key, 0.0) + input_tokens
         if cached:
-            self.tokens.inc((model, provider, "cached_input"), cached)
+            key = (model, provider, "cached_input")
+            tokens[key] = tokens.get(key, 0.0) + cached
         if output:
-            self.tokens.inc((model, provider, "output"), output)
+            key = (model, provider, "output")
+            tokens[key] = tokens.get(key, 0.0) + output
         if reasoning:
-            self.tokens.inc((model, provider, "reasoning"), reasoning)
+            key = (model, provider, "reasoning")
+            tokens[key] = tokens.get(key, 0.0) + reasoning
         if cost:
-            self.cost.inc((model, provider), cost)
+            costs = self.cost.values
+            key2 = (model, provider)
+            costs[key2] = costs.get(key2, 0.0) + cost
 
     def upstream_error(self, provider: str, error_class: str) -> None:
         self.upstream_errors.inc((provider, error_class))

@@ -431,8 +431,8 @@ class ClientConnection(asyncio.Protocol):
     # writing responses
     def _head(self, status: int, headers: list[tuple[str, str]], extra: bytes) -> bytearray:
         out = bytearray(_status_line(status))
-        if headers:  # one encode for all of them
-            out += "".join([f"{k}: {v}\r\n" for k, v in headers]).encode("latin-1")
+        if headers:  # one encode for all of them; map/join run in C, no bytecode per header
+            out += ("\r\n".join(map(": ".join, headers)) + "\r\n").encode("latin-1")
         if not self._keep_alive:
             out += b"connection: close\r\n"
         out += extra

@@ -36,7 +36,6 @@ class UpstreamResponse:
 
     __slots__ = (
         "_body",
-        "_eof_ends_body",
         "_flush",
         "_sink",
         "done",
@@ -61,13 +60,21 @@ class UpstreamResponse:
         self._body: list[bytes] = []
         self._sink: Sink | None = None
         self._flush: Callable[[], None] | None = None
-        self._eof_ends_body = False
 
     def header(self, name: bytes) -> bytes | None:
         for k, v in self.headers:
             if k.lower() == name:
                 return v
         return None
+
+    def ends_at_eof(self) -> bool:
+        """The body is delimited by the connection closing: neither Content-Length nor chunked.
+
+        Asked only when the connection closes mid-response (rare), not computed for every response."""
+        if not self.headers_ready.done():
+            return False
+        te = self.header(b"transfer-encoding")
+        return self.header(b"content-length") is None and not (te and b"chunked" in te.lower())
 
     def stream_to(self, sink: Sink, flush: Callable[[], None] | None = None) -> None:
         """Deliver the body to `sink` once per network read: all the HTTP chunks one read held arrive as
@@ -152,7 +159,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool.forget(self)
         resp = self.response
         if resp is not None and not resp.done.done():
-            if exc is None and resp._eof_ends_body:
+            if exc is None and resp.ends_at_eof():
                 self._finish()
             else:
                 self.abort(UpstreamError("reset", "upstream closed the connection"))
@@ -172,8 +179,6 @@ class UpstreamConnection(asyncio.Protocol):
         if resp is None:
             return
         resp.status = self.parser.get_status_code()
-        te = resp.header(b"transfer-encoding")
-        resp._eof_ends_body = resp.header(b"content-length") is None and not (te and b"chunked" in te.lower())
         if not resp.headers_ready.done():
             resp.headers_ready.set_result(None)
 

@@ -44,28 +44,33 @@ def rewrite_body(raw: bytes, req: dict[str, Any], upstream_model: str, add_usage
     any escaped lowercase ASCII letter (`\\u006…`, which no ordinary encoder writes) takes the slow path,
     so the upstream can never be handed a model other than the deployment's.
     """
-    if add_usage_option and "stream_options" in req:
+    if (add_usage_option and "stream_options" in req) or raw.count(_MODEL_KEY) != 1 or _ESCAPED_LETTER in raw:
         return _reencode(req, upstream_model, add_usage_option)
     old = orjson.dumps(req["model"])
-    pos = raw.find(_MODEL_KEY)
-    if pos < 0 or raw.find(_MODEL_KEY, pos + 1) >= 0 or _ESCAPED_LETTER in raw:
+    compact = raw.find(_MODEL_KEY + b":" + old)  # how most clients write it: one find, no scan
+    i = compact + len(_MODEL_KEY) + 1 if compact >= 0 else _value_start(raw)
+    if i < 0 or raw[i : i + len(old)] != old:
         return _reencode(req, upstream_model, add_usage_option)
-    i = pos + len(_MODEL_KEY)
-    n = len(raw)
-    while i < n and raw[i] in b" \t\r\n":
-        i += 1
-    if i >= n or raw[i] != 0x3A:  # ':'
-        return _reencode(req, upstream_model, add_usage_option)
-    i += 1
-    while i < n and raw[i] in b" \t\r\n":
-        i += 1
-    if raw[i : i + len(old)] != old:
-        return _reencode(req, upstream_model, add_usage_option)
-    out = raw[:i] + orjson.dumps(upstream_model) + raw[i + len(old) :]
+    out = b"%s%s%s" % (raw[:i], orjson.dumps(upstream_model), raw[i + len(old) :])
     if add_usage_option:
         brace = out.find(b"{")
         out = out[: brace + 1] + _USAGE_OPTION + out[brace + 1 :]
     return out
+
+
+def _value_start(raw: bytes) -> int:
+    """Where the value of the (single) `"model"` key starts, whitespace allowed around the colon; -1 if
+    the bytes after the key are not a colon."""
+    i = raw.find(_MODEL_KEY) + len(_MODEL_KEY)
+    n = len(raw)
+    while i < n and raw[i] in b" \t\r\n":
+        i += 1
+    if i >= n or raw[i] != 0x3A:  # ':'
+        return -1
+    i += 1
+    while i < n and raw[i] in b" \t\r\n":
+        i += 1
+    return i
 
 
 def _reencode(req: dict[str, Any], upstream_model: str, add_usage_option: bool) -> bytes:
@@ -85,21 +90,19 @@ def parse_usage(u: Any) -> Usage | None:
     """OpenAI-style `usage`, with the cache fields other OpenAI-compatible APIs use."""
     if not isinstance(u, dict):
         return None
-    prompt = _int(u.get("prompt_tokens"))
+    prompt = u.get("prompt_tokens")
+    if type(prompt) is not int or prompt < 0:
+        prompt = 0
+    output = u.get("completion_tokens")
+    if type(output) is not int or output < 0:
+        output = 0
     details = u.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    if not cached:
-        cached = _int(u.get("prompt_cache_hit_tokens"))  # DeepSeek
-    if not cached:
-        cached = _int(u.get("cache_read_input_tokens"))  # some Anthropic-compatible servers
+    if not cached:  # DeepSeek's field, then some Anthropic-compatible servers'
+        cached = _int(u.get("prompt_cache_hit_tokens")) or _int(u.get("cache_read_input_tokens"))
     out_details = u.get("completion_tokens_details")
     reasoning = _int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else 0
-    return Usage(
-        input_tokens=prompt,
-        cached_input_tokens=min(cached, prompt),
-        output_tokens=_int(u.get("completion_tokens")),
-        reasoning_tokens=reasoning,
-    )
+    return Usage(prompt, min(cached, prompt), 0, output, reasoning)
 
 
 class OpenAIPassthrough:
