@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -57,7 +57,11 @@ class Gateway:
         self.metrics = Metrics()
         self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
-        self._known_tokens: dict[bytes, str] = {}  # presented token → key id, valid ones only
+        # Valid credentials only → key id: tokens (as x-api-key or parsed from Authorization), and whole
+        # Authorization header values.
+        self._known_tokens: dict[bytes, str] = {}
+        self._known_authorizations: dict[bytes, str] = {}
+        self._model_names: frozenset[str] = frozenset()  # metrics label other names as "?"
         self.prices = prices or PriceBook()
         self.pools: dict[str, ConnectionPool] = {}
         self.routes: dict[str, ModelRoute] = {}
@@ -129,6 +133,7 @@ class Gateway:
                 self.auto[name] = (build_strategy(m.route, load_router_model(m.route.model_file)), m.route)
             else:
                 self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
+        self._model_names = frozenset(self.routes) | frozenset(self.auto)
         created = int(self.started)
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
         names = list(cfg.models)
@@ -201,16 +206,30 @@ class Gateway:
         """The client key id, from `Authorization: Bearer` or (as Anthropic's SDK sends it) `x-api-key`."""
         if not self.keys.enabled:
             return None
-        token = bearer_token(req.headers.get(b"authorization")) or req.headers.get(b"x-api-key")
-        if not token:
-            key_id = None
-        else:
+        headers = req.headers
+        authorization = headers.get(b"authorization")
+        if authorization is not None:  # the header exactly as a valid request sent it before: no parsing
+            key_id = self._known_authorizations.get(authorization)
+            if key_id is not None:
+                return key_id
+        token = bearer_token(authorization)
+        from_authorization = token is not None
+        if token is None:
+            token = headers.get(b"x-api-key")
+        key_id = None
+        if token:
             key_id = self._known_tokens.get(token)
             if key_id is None:
                 key_id = self.keys.identify(token)
-                # Only valid tokens are kept (a client cannot grow the cache); saves a sha256 per request.
+                # Only valid credentials are kept (a client cannot grow the caches); saves a sha256.
                 if key_id is not None and len(self._known_tokens) < _MAX_KNOWN_TOKENS:
                     self._known_tokens[token] = key_id
+            if (
+                key_id is not None
+                and from_authorization
+                and len(self._known_authorizations) < _MAX_KNOWN_TOKENS
+            ):
+                self._known_authorizations[cast(bytes, authorization)] = key_id
         if key_id is None:
             raise GatewayError(
                 401,
@@ -282,7 +301,8 @@ class Gateway:
     def serve(self, req: Request, conn: ClientConnection, surface: str) -> Outcome:
         """One model request on either surface: decode and route now, then hand it to the executor, which
         answers from callbacks (or a task) and reports back to `_served`. Errors in the surface's shape."""
-        self._begin()
+        self.inflight += 1  # _begin() inlined: this runs for every request
+        self.drained.clear()
         call: Call | None = None
         try:
             key_id = self.authenticate(req)
@@ -336,9 +356,11 @@ class Gateway:
         self._end()
         status = 200
         answer: GatewayError | None = None
-        if isinstance(err, asyncio.CancelledError):
+        if err is None:
+            pass
+        elif isinstance(err, asyncio.CancelledError):
             status = 499  # the client left (nginx's code for it); nobody to answer
-        elif err is not None:
+        else:
             if isinstance(err, GatewayError):
                 answer = err
             else:  # a bug of ours: logged, answered as a 500 in the surface's shape
@@ -349,10 +371,12 @@ class Gateway:
             answer.surface = surface
             answer.headers.append(("x-llmswitch-request-id", call.request_id if call else new_request_id()))
         elapsed = time.perf_counter() - req.started
-        model = call.model if call is not None else "?"
+        if call is None:
+            self.metrics.request_done("?", surface, status, elapsed, None)
+            return answer
         # Unknown names are one label, so a client cannot grow the metrics without bound.
-        label = model if model in self.routes or model in self.auto else "?"
-        overhead = max(elapsed - call.upstream_wait, 0.0) if status == 200 and call is not None else None
+        label = call.model if call.model in self._model_names else "?"
+        overhead = max(elapsed - call.upstream_wait, 0.0) if status == 200 else None
         self.metrics.request_done(label, surface, status, elapsed, overhead)
         return answer
 

@@ -189,3 +189,26 @@ def test_expect_100_continue_is_answered_at_once(fresh_sim: Simulator, start_gat
         s.sendall(body)
         s.settimeout(10)
         assert s.recv(4096).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_credential_is_accepted_only_in_the_header_that_carried_it(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
+    # The gateway remembers valid credentials to skip parsing and hashing; what it remembers must not
+    # let an invalid Authorization through because a valid x-api-key once came with it, nor a key
+    # sent in the wrong form.
+    gw = start_gateway(auth_config(fresh_sim), env={"TEAM_ALPHA_KEY": CLIENT_KEY})
+    url = f"{gw.url}/v1/chat/completions"
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode()
+    json_type = {"content-type": "application/json"}
+    both = {**json_type, "authorization": "Basic c29tZTpvbmU=", "x-api-key": CLIENT_KEY}
+    for _ in range(2):
+        assert request("POST", url, body, both)[0] == 200
+        bearer = {**json_type, "authorization": f"Bearer {CLIENT_KEY}"}
+        assert request("POST", url, body, bearer)[0] == 200
+    basic_only = {**json_type, "authorization": "Basic c29tZTpvbmU="}
+    assert_openai_error(*request("POST", url, body, basic_only), 401, "invalid_api_key")
+    as_api_key = {**json_type, "x-api-key": f"Bearer {CLIENT_KEY}"}
+    assert_openai_error(*request("POST", url, body, as_api_key), 401, "invalid_api_key")
+    wrong_bearer = {**json_type, "authorization": f"Bearer {CLIENT_KEY}x", "x-api-key": CLIENT_KEY}
+    assert_openai_error(*request("POST", url, body, wrong_bearer), 401, "invalid_api_key")

@@ -231,12 +231,11 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.close()
 
     def _next_check(self) -> float:
-        times = []
-        if self.deadline:
-            times.append(self.deadline)
-        if self.idle_timeout:
-            times.append(self.last_activity + self.idle_timeout)
-        return min(times) if times else 0.0
+        """When the timer must next look: the deadline or the end of the idle allowance (0 = never)."""
+        if not self.idle_timeout:
+            return self.deadline
+        idle_end = self.last_activity + self.idle_timeout
+        return min(self.deadline, idle_end) if self.deadline else idle_end
 
     def _arm(self, when: float) -> None:
         # Lazy: an armed timer that fires no later than `when` is kept; when it fires early, _on_timer

@@ -209,7 +209,9 @@ class Executor:
             raise AttemptFailure("unsupported_api", f"no {call.surface} → {dep.api} translation")
         exchange = make_exchange()
         try:
-            raw, decoded = clamp_max_tokens(call.raw, call.body, dep.max_output_tokens)
+            raw, decoded = call.raw, call.body
+            if dep.max_output_tokens is not None:
+                raw, decoded = clamp_max_tokens(raw, decoded, dep.max_output_tokens)
             body = exchange.upstream_body(raw, decoded, dep.upstream_model, call.stream, call.want_usage)
         except BadClientBody as e:  # found only while translating: the request is wrong everywhere
             final = GatewayError(400, str(e), "invalid_request")
