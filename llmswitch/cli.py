@@ -57,6 +57,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_native(args: argparse.Namespace) -> int:
+    from llmswitch import native
+
+    if args.action == "build":
+        try:
+            print(f"llmswitch native: {native.build()}")
+        except Exception as e:  # no compiler, no mypy: the gateway runs as pure Python
+            print(f"llmswitch native: build failed ({e}); the gateway runs as pure Python", file=sys.stderr)
+            return 1
+    else:
+        print(f"llmswitch native: {native.STATE}")
+    return 0
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     from llmswitch.ledger.usage import LedgerNotFound, format_table, usage_report, usage_total
 
@@ -78,7 +92,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
 # Commands defined in this module. `serve` must not pay for the others' imports: the advisor's alone
 # would add ~550 modules and ~13 MB to every gateway process.
-_CORE_COMMANDS = ("serve", "usage")
+_CORE_COMMANDS = ("serve", "usage", "native")
 
 
 def build_parser(full: bool = True) -> argparse.ArgumentParser:
@@ -104,6 +118,10 @@ def build_parser(full: bool = True) -> argparse.ArgumentParser:
     u.add_argument("--by", choices=["model", "provider", "tag", "key", "upstream_model"], default="model")
     u.add_argument("--json", action="store_true", help="machine-readable output")
     u.set_defaults(func=cmd_usage)
+
+    n = sub.add_parser("native", help="the compiled request path: `status`, or `build` it with mypyc")
+    n.add_argument("action", choices=["status", "build"])
+    n.set_defaults(func=cmd_native)
     if not full:
         return p
 

@@ -22,6 +22,7 @@ import time
 
 import uvloop
 
+from llmswitch import native
 from llmswitch.api.server import serve
 from llmswitch.config import Config
 from llmswitch.engines import EngineThread, LocalEngine
@@ -106,12 +107,13 @@ async def run_gateway(
 def _announce(config: Config, sock: socket.socket, workers: int = 1) -> None:
     host, port = sock.getsockname()[:2]
     log.info(
-        "llmswitch listening on http://%s:%s (%d models, %d worker(s), ledger %s)",
+        "llmswitch listening on http://%s:%s (%d models, %d worker(s), ledger %s, request path %s)",
         host,
         port,
         len(config.models),
         workers,
         _redact_url(config.storage.url),
+        native.STATE,
     )
     print(f"llmswitch listening on http://{host}:{port}", flush=True)
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -46,7 +47,8 @@ def rec(i: int = 0, **kw: Any) -> AttemptRecord:
     return AttemptRecord(**base)
 
 
-def read_all(path: Path) -> list[AttemptRecord]:
+def read_all(path: Path) -> list[SimpleNamespace]:
+    """Rows as stored (a column may hold what the writer coerced an unbindable value to)."""
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute(f"SELECT {','.join(ATTEMPT_COLUMNS)} FROM attempts ORDER BY id").fetchall()
@@ -56,7 +58,7 @@ def read_all(path: Path) -> list[AttemptRecord]:
     for row in rows:
         values = dict(zip(ATTEMPT_COLUMNS, row, strict=True))
         values["streamed"] = bool(values["streamed"])
-        out.append(AttemptRecord(**values))
+        out.append(SimpleNamespace(**values))
     return out
 
 
@@ -155,7 +157,7 @@ def test_round_trip_every_field(db: Path) -> None:
     ledger.append(full)
     ledger.append(minimal)
     ledger.close()
-    assert read_all(db) == [full, minimal]
+    assert read_all(db) == [SimpleNamespace(**dataclasses.asdict(r)) for r in (full, minimal)]
     conn = sqlite3.connect(db)
     types = conn.execute("SELECT typeof(ts), typeof(streamed), typeof(tags) FROM attempts").fetchone()
     assert types == ("real", "integer", "text")
@@ -259,12 +261,14 @@ def test_unbindable_row_is_coerced_not_lost(db: Path, caplog: pytest.LogCaptureF
     ledger = SQLiteLedger(str(db))
     ledger.start()
     ledger.append(rec(1))
-    ledger.append(rec(2, tags={"team": "x"}))  # a caller bug: dict instead of JSON text
+    # Values of the right types that SQLite still cannot bind: a lone surrogate, an int over 64 bits.
+    ledger.append(rec(2, tags='{"team": "x\ud800"}', input_tokens=2**70))
     ledger.append(rec(3))
     ledger.flush(timeout=10)
     rows = read_all(db)
     assert [r.request_id for r in rows] == ["req-1", "req-2", "req-3"]
-    assert rows[1].tags == '{"team": "x"}'
+    assert rows[1].tags == '{"team": "x?"}'
+    assert float(rows[1].input_tokens) == 2**70  # stored as text, kept as REAL by INTEGER affinity
     assert ledger.rows_dropped == 0
     # Not a record at all: dropped with an error log instead of wedging the writer.
     ledger.append(object())  # type: ignore[arg-type]

@@ -26,4 +26,4 @@ def test_the_full_parser_still_has_every_command() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert {"serve", "usage", "advise"} <= set(sub.choices)  # type: ignore[arg-type]
     core = next(a for a in build_parser(full=False)._actions if a.dest == "command")
-    assert set(core.choices) == {"serve", "usage"}  # type: ignore[arg-type]
+    assert set(core.choices) == {"serve", "usage", "native"}  # type: ignore[arg-type]
