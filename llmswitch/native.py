@@ -30,7 +30,8 @@ PACKAGE = Path(__file__).resolve().parent
 BUILD_DIR = PACKAGE / "_native"
 MANIFEST = "manifest.json"
 
-# What every request runs through: the HTTP server, dispatch, executor, upstream client, pass-through,
+# What every request runs through: the HTTP server, dispatch, executor, upstream client, pass-through and
+# stream relay,
 # pricing arithmetic, metrics and the records they build. Cold code stays interpreted.
 HOT_MODULES = (
     "llmswitch.api.server",
@@ -40,6 +41,8 @@ HOT_MODULES = (
     "llmswitch.metrics",
     "llmswitch.providers.http_client",
     "llmswitch.providers.openai",
+    "llmswitch.providers.sse",
+    "llmswitch.providers.stream_relay",
     "llmswitch.routing.call",
     "llmswitch.routing.deployment",
     "llmswitch.routing.executor",

@@ -107,8 +107,14 @@ class UpstreamResponse:
     def _complete(self) -> None:
         if not self.done.done():
             self.done.set_result(None)
-            if self.on_done is not None:
-                self.on_done(None)
+            self._report(None)
+
+    def _report(self, err: UpstreamError | None) -> None:
+        # Dropped before the call: the callback's owner usually holds this response, and the cycle
+        # would leave every request's objects to the garbage collector (its pauses are latency).
+        on_done, self.on_done = self.on_done, None
+        if on_done is not None:
+            on_done(err)
 
     def _fail(self, exc: UpstreamError) -> None:
         if self.done.done():
@@ -117,8 +123,7 @@ class UpstreamResponse:
             if not fut.done():
                 fut.set_exception(exc)
                 fut.exception()  # mark retrieved: a failure before headers is reported by headers_ready
-        if self.on_done is not None:
-            self.on_done(exc)
+        self._report(exc)
 
 
 class UpstreamConnection(asyncio.Protocol):

@@ -30,6 +30,11 @@ class StreamRelay:
         self.committed = False
         self.error: str | None = None  # set when the stream is unusable before commit
 
+    def close(self) -> None:
+        """Drop the callbacks once the stream is over: they close over the relay's owner, and that cycle
+        would leave each stream's objects to the garbage collector (whose pauses are latency)."""
+        self._commit = self._forward = _ignore
+
     def feed(self, data: bytes) -> None:
         if self.error is not None:
             return
@@ -79,3 +84,7 @@ class StreamRelay:
         else:
             self.committed = True
             self._commit(out)
+
+
+def _ignore(data: bytes) -> None:
+    """A closed relay's callbacks."""

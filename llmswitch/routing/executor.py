@@ -380,6 +380,8 @@ class Executor:
             upstream.abort(UpstreamError("reset", "client went away"))
             self._account_stream(call, dep, rec, translator, occ, t0)
             raise
+        finally:
+            relay.close()
         if not relay.committed:
             if relay.error is not None:
                 raise AttemptFailure("bad_body", relay.error)
