@@ -264,18 +264,22 @@ class Executor:
                     self._answer(call, dep, exchange, resp.body(), conn, rec, occ, t0)
             except UpstreamError as e:
                 raise self._transport_failure(e, deadline) from None
-        except AttemptFailure as f:
-            rec.error_class = f.error_class
-            raise
-        except asyncio.CancelledError:
-            rec.error_class = "client_closed"
-            raise
-        except Exception:  # a bug of ours: the ledger still says what happened
-            rec.error_class = "internal_error"
-            rec.http_status = 500
+        except (Exception, asyncio.CancelledError) as e:
+            self._book_error(rec, e)
             raise
         finally:
             self._close(call, rec, occ, t0)
+
+    @staticmethod
+    def _book_error(rec: AttemptRecord, e: BaseException) -> None:
+        """What the ledger says of an attempt that raised `e`."""
+        if isinstance(e, AttemptFailure):
+            rec.error_class = e.error_class
+        elif isinstance(e, asyncio.CancelledError):
+            rec.error_class = "client_closed"
+        else:  # a bug of ours: the ledger still says what happened
+            rec.error_class = "internal_error"
+            rec.http_status = 500
 
     def _answer(
         self,

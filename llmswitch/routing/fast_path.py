@@ -109,15 +109,8 @@ class FastAttempt:
                 if resp.status != 200:
                     raise ex._rejected(dep, resp, resp.body())
                 ex._answer(call, dep, self.exchange, resp.body(), self.conn, rec, None, self.t0)
-            except AttemptFailure as f:
-                rec.error_class = f.error_class
-                raise
-            except asyncio.CancelledError:
-                rec.error_class = "client_closed"
-                raise
-            except Exception:  # a bug of ours: the ledger still says what happened
-                rec.error_class = "internal_error"
-                rec.http_status = 500
+            except (Exception, asyncio.CancelledError) as e:
+                ex._book_error(rec, e)
                 raise
             finally:
                 ex._close(call, rec, None, self.t0)
