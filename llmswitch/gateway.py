@@ -291,8 +291,9 @@ class Gateway:
                 )
             try:
                 tokens = count_tokens_estimate(body)
-            except orjson.JSONEncodeError as e:  # nested deeper than JSON encoders write
-                raise GatewayError(400, f"the request cannot be measured: {e}", "invalid_request") from None
+            except orjson.JSONEncodeError as deep:  # nested deeper than JSON encoders write
+                msg = f"the request cannot be measured: {deep}"
+                raise GatewayError(400, msg, "invalid_request") from None
         except GatewayError as e:
             e.surface = "anthropic"
             raise

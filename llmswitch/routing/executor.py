@@ -216,8 +216,8 @@ class Executor:
         except BadClientBody as e:  # found only while translating: the request is wrong everywhere
             final = GatewayError(400, str(e), "invalid_request")
             raise AttemptFailure("bad_request", str(e), final=final) from None
-        except orjson.JSONEncodeError as e:  # e.g. nested deeper than JSON encoders write (254 levels)
-            msg = f"the request body cannot be forwarded: {e}"
+        except orjson.JSONEncodeError as deep:  # e.g. nested deeper than JSON encoders write (254 levels)
+            msg = f"the request body cannot be forwarded: {deep}"
             raise AttemptFailure(
                 "bad_request", msg, final=GatewayError(400, msg, "invalid_request")
             ) from None
@@ -264,8 +264,9 @@ class Executor:
                     self._answer(call, dep, exchange, resp.body(), conn, rec, occ, t0)
             except UpstreamError as e:
                 raise self._transport_failure(e, deadline) from None
-        except (Exception, asyncio.CancelledError) as e:
-            self._book_error(rec, e)
+        # Not `e` again: each name has one type in a function, and compiled code checks it when it binds.
+        except (Exception, asyncio.CancelledError) as exc:
+            self._book_error(rec, exc)
             raise
         finally:
             self._close(call, rec, occ, t0)

@@ -109,23 +109,24 @@ class FastAttempt:
                 if resp.status != 200:
                     raise ex._rejected(dep, resp, resp.body())
                 ex._answer(call, dep, self.exchange, resp.body(), self.conn, rec, None, self.t0)
-            except (Exception, asyncio.CancelledError) as e:
-                ex._book_error(rec, e)
+            # Each exception name has one type in a function: compiled code checks it when it binds.
+            except (Exception, asyncio.CancelledError) as exc:
+                ex._book_error(rec, exc)
                 raise
             finally:
                 ex._close(call, rec, None, self.t0)
         except AttemptFailure as f:
             try:
                 ex._failed(call, dep, f)
-            except GatewayError as e:  # nothing else may be tried
-                self.done(e)
+            except GatewayError as final:  # nothing else may be tried
+                self.done(final)
                 return
             # The async path goes on from the second try.
             work = ex.run(call, self.plan, self.conn, deadline=self.deadline, first=1, last=f)
             ex.spawn(work, self.conn, self.done)
             return
-        except (Exception, asyncio.CancelledError) as e:
-            self.done(e)
+        except (Exception, asyncio.CancelledError) as error:
+            self.done(error)
             return
         dep.health.succeeded()
         self.done(None)
