@@ -224,8 +224,9 @@ class Runner:
             await asyncio.gather(*workers)
         finally:
             resolver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resolver
+            # Not `await resolver` under suppress(CancelledError): that also swallows this task's own
+            # cancellation (Ctrl-C arriving just then), and the run would end as if complete.
+            await asyncio.wait([resolver])
         with contextlib.suppress(TimeoutError):  # the ledger's last batch; unknown costs stay unknown
             await asyncio.wait_for(self._resolve_costs(final=True), 5.0)
         self._tick(force=True)
