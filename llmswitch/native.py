@@ -132,7 +132,11 @@ def build(build_dir: Path = BUILD_DIR) -> str:
             cwd=work,
             check=True,
             stdout=subprocess.DEVNULL,
-            env={**os.environ, "MYPY_CACHE_DIR": str(work / ".mypy_cache")},
+            # Only the copy is analysed: another llmswitch on PYTHONPATH/MYPYPATH would be a duplicate module.
+            env={
+                **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")},
+                "MYPY_CACHE_DIR": str(work / ".mypy_cache"),
+            },
         )
         suffix = str(sysconfig.get_config_var("EXT_SUFFIX"))
         modules: dict[str, str] = {}

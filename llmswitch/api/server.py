@@ -152,7 +152,10 @@ class _Stop(Exception):
     """Raised from a parser callback to stop llhttp once the connection has failed."""
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection:
+    """An asyncio protocol by its methods, not by inheritance: a subclass of asyncio.Protocol (a Python
+    class) cannot be a native class when compiled, and every attribute access would go through a dict."""
+
     def __init__(
         self,
         handler: Handler,
@@ -497,5 +500,5 @@ async def serve(
     loop = asyncio.get_running_loop()
     watch = _ReadWatch(loop, clock, request_timeout)
     return await loop.create_server(
-        lambda: ClientConnection(handler, max_body, clock, loop, watch), sock=sock
+        lambda: cast(asyncio.Protocol, ClientConnection(handler, max_body, clock, loop, watch)), sock=sock
     )

@@ -126,7 +126,9 @@ class UpstreamResponse:
         self._report(exc)
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection:
+    """An asyncio protocol by its methods (see ClientConnection: inheriting would cost the compiled build)."""
+
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -308,7 +310,7 @@ class ConnectionPool:
         try:
             _, proto = await asyncio.wait_for(
                 self.loop.create_connection(
-                    lambda: UpstreamConnection(self),
+                    lambda: cast(asyncio.Protocol, UpstreamConnection(self)),
                     self.host,
                     self.port,
                     ssl=self._ssl,
@@ -322,7 +324,7 @@ class ConnectionPool:
             raise UpstreamError(
                 "connect", f"cannot connect to {self.host_header}: {e.strerror or e}"
             ) from None
-        return proto
+        return cast(UpstreamConnection, proto)
 
     async def send(
         self,
