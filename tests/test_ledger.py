@@ -174,10 +174,10 @@ def test_10k_appends_use_multi_row_statements(db: Path) -> None:
     assert ledger.rows_written == 10_000 and ledger.pending == 0
     inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO ATTEMPTS")]
     # executemany (traced once per row) or one-row INSERTs would need 10,000 statements.
-    assert 20 <= len(inserts) <= 100, len(inserts)
-    assert ledger.transactions <= 100
+    assert 20 <= len(inserts) <= 200, len(inserts)
+    assert ledger.transactions <= 200
     rows_per_insert = [s.count("'req-") for s in inserts]
-    assert sum(rows_per_insert) == 10_000 and max(rows_per_insert) == 128  # the default batch
+    assert sum(rows_per_insert) == 10_000 and max(rows_per_insert) == 64  # the default batch
 
 
 def test_rows_per_statement_respect_the_parameter_limit(db: Path) -> None:

@@ -114,7 +114,7 @@ def sqlite_path_from_url(url: str) -> str:
 
 
 def open_ledger(
-    url: str, *, batch_rows: int = 128, flush_interval: float = 0.2, max_pending: int = 100_000
+    url: str, *, batch_rows: int = 64, flush_interval: float = 0.2, max_pending: int = 100_000
 ) -> SQLiteLedger:
     """Build the ledger for a storage URL (not started: call `start()`)."""
     path = sqlite_path_from_url(url)
@@ -128,7 +128,7 @@ class SQLiteLedger:
         self,
         path: str,
         *,
-        batch_rows: int = 128,
+        batch_rows: int = 64,
         flush_interval: float = 0.2,
         max_pending: int = 100_000,
         busy_timeout: float = 5.0,
