@@ -312,19 +312,16 @@ class Gateway:
             auto = self.auto.get(call.model)
             done = partial(self._served, req, conn, surface, call)
             if auto is not None:
-                from llmswitch.routing.auto_serve import min_quality, serve_auto
+                from llmswitch.routing.auto_serve import decide_now, min_quality, serve_auto
 
                 strategy, route_cfg = auto
-                target = min_quality(req.headers.get(b"x-llmswitch-min-quality"))
-                work = serve_auto(
-                    call,
-                    strategy,
-                    self.routes,
-                    self.executor,
-                    conn,
-                    loop.time(),
-                    route_cfg.target if target is None else target,
-                )
+                asked = min_quality(req.headers.get(b"x-llmswitch-min-quality"))
+                target = route_cfg.target if asked is None else asked
+                chosen = decide_now(call, strategy, target)
+                if chosen is not None:  # predictive: on to the chosen model like a plain request
+                    self.executor.start(call, self.routes[chosen].plan(loop.time()), conn, done)
+                    return DEFERRED
+                work = serve_auto(call, strategy, self.routes, self.executor, conn, loop.time(), target)
                 self.executor.spawn(work, conn, done)
                 return DEFERRED
             route = self.routes.get(call.model)

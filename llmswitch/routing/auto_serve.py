@@ -18,6 +18,8 @@ from llmswitch.api.errors import GatewayError
 from llmswitch.api.server import Responder
 from llmswitch.ledger.bodies import answer_text
 from llmswitch.routing.auto import Answer, Strategy, trace_header
+from llmswitch.routing.auto.features import prompt_text
+from llmswitch.routing.auto.strategies import PredictiveStrategy
 from llmswitch.routing.call import Call
 from llmswitch.routing.executor import Executor
 from llmswitch.routing.plan import ModelRoute
@@ -70,6 +72,19 @@ def min_quality(raw: bytes | None) -> float | None:
     if not 0 <= value <= 1:
         raise GatewayError(400, "x-llmswitch-min-quality must be a number in [0, 1]", "invalid_header")
     return value
+
+
+def decide_now(call: Call, strategy: Strategy, target: float | None) -> str | None:
+    """The model a predictive strategy picks, without calling any candidate, so the request goes on the
+    executor's common path (callbacks, no task) like a plain one. None for strategies that call
+    candidates (cascade, hybrid): those go through `serve_auto`."""
+    if not isinstance(strategy, PredictiveStrategy):
+        return None
+    messages = call.body.get("messages")
+    model, trace = strategy.decide(prompt_text(messages if isinstance(messages, list) else []), target)
+    call.route = orjson.dumps(trace, option=orjson.OPT_NON_STR_KEYS).decode()
+    call.extra_headers.append(("x-llmswitch-route", trace_header(trace)))
+    return model
 
 
 async def serve_auto(
