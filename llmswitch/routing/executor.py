@@ -75,20 +75,18 @@ class Executor:
         The common request goes on callbacks alone (`fast_path`); the rest runs `run` as a task."""
         loop = self.loop
         deadline = loop.time() + self.cfg.timeout
-        if not call.stream and plan:
-            dep = plan[0]
-            # The same first choice `run` would make; self-hosted deployments (metered) take the async path.
-            if dep.meter is None and not (dep.health.not_before > loop.time() and len(plan) > 1):
+        dep = plan[0] if plan else None
+        # The same first choice `run` would make; self-hosted deployments (metered) take the async path.
+        if dep is not None and not call.stream and dep.meter is None and not _waits(dep, plan, loop.time()):
+            upstream = dep.pool.idle()
+            if upstream is not None:
                 try:
                     exchange, request = self._prepare(call, dep)
-                except AttemptFailure:
-                    pass  # the async path makes the attempt and books the failure
+                except AttemptFailure:  # the async path makes the attempt and books the failure
+                    dep.pool.release(upstream)
                 else:
-                    upstream = dep.pool.idle()
-                    if upstream is not None:
-                        attempt = FastAttempt(self, call, plan, conn, done, deadline, exchange, upstream)
-                        attempt.send(request)
-                        return
+                    FastAttempt(self, call, plan, conn, done, deadline, exchange, upstream).send(request)
+                    return
         self.spawn(self.run(call, plan, conn, deadline=deadline), conn, done)
 
     def spawn(
@@ -125,7 +123,7 @@ class Executor:
                 if wait > self.cfg.max_retry_after or now + wait >= deadline:
                     continue
                 await asyncio.sleep(wait)
-            elif dep.health.not_before > now and len(plan) > 1:
+            elif _waits(dep, plan, now):
                 continue  # asked to wait: the other deployments go first, this one gets its turn later
             if loop.time() >= deadline:
                 break
@@ -477,3 +475,8 @@ class Executor:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
+
+
+def _waits(dep: Deployment, plan: list[Deployment], now: float) -> bool:
+    """On the first pass, a deployment that asked us to wait (Retry-After) lets the others go first."""
+    return dep.health.not_before > now and len(plan) > 1
