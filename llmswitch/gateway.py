@@ -302,8 +302,7 @@ class Gateway:
     def serve(self, req: Request, conn: ClientConnection, surface: str) -> Outcome:
         """One model request on either surface: decode and route now, then hand it to the executor, which
         answers from callbacks (or a task) and reports back to `_served`. Errors in the surface's shape."""
-        self.inflight += 1  # _begin() inlined: this runs for every request
-        self.drained.clear()
+        self._begin()
         call: Call | None = None
         try:
             key_id = self.authenticate(req)
@@ -354,11 +353,9 @@ class Gateway:
         self._end()
         status = 200
         answer: GatewayError | None = None
-        if err is None:
-            pass
-        elif isinstance(err, asyncio.CancelledError):
+        if isinstance(err, asyncio.CancelledError):
             status = 499  # the client left (nginx's code for it); nobody to answer
-        else:
+        elif err is not None:
             if isinstance(err, GatewayError):
                 answer = err
             else:  # a bug of ours: logged, answered as a 500 in the surface's shape

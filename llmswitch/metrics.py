@@ -50,13 +50,11 @@ class Histogram:
         self.series: dict[Labels, list[float]] = {}  # per-bucket counts (+Inf last), then the sum
 
     def observe(self, labels: Labels, value: float) -> None:
-        s = self.series.get(labels) or self.new_series(labels)
+        s = self.series.get(labels)
+        if s is None:
+            s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
         s[bisect_left(self.bounds, value)] += 1
         s[-1] += value
-
-    def new_series(self, labels: Labels) -> list[float]:
-        s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
-        return s
 
     def family(self) -> Metric:
         from prometheus_client.core import HistogramMetricFamily
@@ -124,16 +122,9 @@ class Metrics:
     def request_done(
         self, model: str, surface: str, status: int, seconds: float, overhead: float | None
     ) -> None:
-        """A finished client request: its count, its duration and (if answered) the gateway's overhead.
-
-        One call with the updates inlined: it runs for every request."""
-        counts = self.requests.values
-        key = (model, surface, str(status))
-        counts[key] = counts.get(key, 0.0) + 1.0
-        latency = self.latency
-        s = latency.series.get((model,)) or latency.new_series((model,))
-        s[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        s[-1] += seconds
+        """A finished client request: its count, its duration and (if answered) the gateway's overhead."""
+        self.requests.inc((model, surface, str(status)))
+        self.latency.observe((model,), seconds)
         if overhead is not None:
             self.overhead.observe((), overhead)
 
@@ -150,23 +141,16 @@ class Metrics:
         reasoning: int,
         cost: float | None,
     ) -> None:
-        tokens = self.tokens.values  # inlined Counter.inc: this runs for every answer
         if input_tokens:
-            key = (model, provider, "input")
-            tokens[key] = tokens.get(key, 0.0) + input_tokens
+            self.tokens.inc((model, provider, "input"), input_tokens)
         if cached:
-            key = (model, provider, "cached_input")
-            tokens[key] = tokens.get(key, 0.0) + cached
+            self.tokens.inc((model, provider, "cached_input"), cached)
         if output:
-            key = (model, provider, "output")
-            tokens[key] = tokens.get(key, 0.0) + output
+            self.tokens.inc((model, provider, "output"), output)
         if reasoning:
-            key = (model, provider, "reasoning")
-            tokens[key] = tokens.get(key, 0.0) + reasoning
+            self.tokens.inc((model, provider, "reasoning"), reasoning)
         if cost:
-            costs = self.cost.values
-            key2 = (model, provider)
-            costs[key2] = costs.get(key2, 0.0) + cost
+            self.cost.inc((model, provider), cost)
 
     def upstream_error(self, provider: str, error_class: str) -> None:
         self.upstream_errors.inc((provider, error_class))

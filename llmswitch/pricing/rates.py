@@ -39,9 +39,6 @@ def cost_of(rates: Rates, usage: Usage) -> float:
     """USD for one request. Mirrors genai-prices' leaf arithmetic: the most specific priced unit wins."""
     inp = usage.input_tokens
     r = rates
-    if not (r.tiers or usage.cached_input_tokens or usage.cache_write_tokens or usage.reasoning_tokens):
-        total = r.input * inp + r.output * usage.output_tokens  # the common case, same arithmetic
-        return (total if total > 0.0 else 0.0) / 1e6 + r.per_request
     if r.tiers:
         for threshold, tier in reversed(r.tiers):
             if inp > threshold:

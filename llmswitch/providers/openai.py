@@ -90,12 +90,8 @@ def parse_usage(u: Any) -> Usage | None:
     """OpenAI-style `usage`, with the cache fields other OpenAI-compatible APIs use."""
     if not isinstance(u, dict):
         return None
-    prompt = u.get("prompt_tokens")
-    if type(prompt) is not int or prompt < 0:
-        prompt = 0
-    output = u.get("completion_tokens")
-    if type(output) is not int or output < 0:
-        output = 0
+    prompt = _int(u.get("prompt_tokens"))
+    output = _int(u.get("completion_tokens"))
     details = u.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
     if not cached:  # DeepSeek's field, then some Anthropic-compatible servers'
