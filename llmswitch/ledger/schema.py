@@ -143,7 +143,20 @@ _V3 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+# Write cost: every index is another B-tree insert per row on the writer thread, which shares a
+# core with the event loop. These two low-cardinality indexes served no query (every reader filters
+# on `ts` or `request_id`) yet cost ~5 of ~13 µs of writer CPU per row (measured on 300k rows).
+# Dropping an index is safe for an older binary rolled back onto this file: it only appends.
+_V4 = Migration(
+    version=4,
+    name="drop unused attempts indexes (requested_model, key_id)",
+    statements=(
+        "DROP INDEX IF EXISTS ix_attempts_requested_model",
+        "DROP INDEX IF EXISTS ix_attempts_key_id",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
