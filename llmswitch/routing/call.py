@@ -13,7 +13,11 @@ from llmswitch.ledger.bodies import PendingBody
 
 @dataclass(slots=True)
 class Call:
-    """One client request, decoded once by the surface that received it."""
+    """One client request, decoded once by the surface that received it.
+
+    `__init__` is written out so that mypyc compiles it (see AttemptRecord); a test checks it matches
+    the fields. A field with a default factory takes None for "a new empty one".
+    """
 
     request_id: str
     ts: float  # wall clock at arrival
@@ -34,6 +38,48 @@ class Call:
     parent: Call | None = None  # the client request a cascade's candidate call belongs to
     prior_cost: float = 0.0  # spent on this request before the final call (a cascade's cheap tries)
     failures: list[str] = field(default_factory=list)
+
+    def __init__(
+        self,
+        request_id: str,
+        ts: float,
+        started: float,
+        key_id: str | None,
+        model: str,
+        body: dict[str, Any],
+        raw: bytes,
+        stream: bool,
+        want_usage: bool,
+        tags: str | None,
+        surface: str = "openai",
+        upstream_headers: dict[str, bytes] | None = None,
+        route: str | None = None,
+        extra_headers: list[tuple[str, str]] | None = None,
+        upstream_wait: float = 0.0,
+        attempts: int = 0,
+        parent: Call | None = None,
+        prior_cost: float = 0.0,
+        failures: list[str] | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.ts = ts
+        self.started = started
+        self.key_id = key_id
+        self.model = model
+        self.body = body
+        self.raw = raw
+        self.stream = stream
+        self.want_usage = want_usage
+        self.tags = tags
+        self.surface = surface
+        self.upstream_headers = {} if upstream_headers is None else upstream_headers
+        self.route = route
+        self.extra_headers = [] if extra_headers is None else extra_headers
+        self.upstream_wait = upstream_wait
+        self.attempts = attempts
+        self.parent = parent
+        self.prior_cost = prior_cost
+        self.failures = [] if failures is None else failures
 
 
 def pending_body(call: Call, streamed: bool, response: list[bytes]) -> PendingBody:
