@@ -50,6 +50,9 @@ HOT_MODULES = (
     "llmswitch.routing.fast_path",
     "llmswitch.routing.plan",
     "llmswitch.ledger.record",
+    "llmswitch.ledger.sqlite",
+    "llmswitch.policy.auth",
+    "llmswitch.pricing.book",
     "llmswitch.pricing.rates",
     "llmswitch.pricing.usage",
 )

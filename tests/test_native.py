@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import os
 import shutil
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import llmswitch.api.server
 from llmswitch import native
+from llmswitch.ledger.record import AttemptRecord
+from llmswitch.pricing.usage import Usage
+from llmswitch.routing.call import Call
 from llmswitch.testing.simulator import Simulator
 from tests.conftest import client
 from tests.harness import GatewayProcess, provider
@@ -99,3 +105,41 @@ def test_pure_python_on_request_serves_the_same(fresh_sim: Simulator, start_gate
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "request path pure Python (LLMSWITCH_PURE_PYTHON is set)" in pure.log()
     assert f"request path {native.STATE}" in default.log()
+
+
+PER_REQUEST_RECORDS = (Call, AttemptRecord, Usage)
+REQUIRED_SAMPLES: dict[str, Any] = {
+    **dict.fromkeys(["request_id", "key_id", "model", "tags", "requested_model"], "a"),
+    **dict.fromkeys(["provider", "upstream_model", "status"], "b"),
+    **{"ts": 1.5, "started": 2.5, "attempt": 3, "body": {}, "raw": b"{}"},
+    **{"stream": True, "want_usage": False},
+}
+
+
+@pytest.mark.parametrize("cls", PER_REQUEST_RECORDS, ids=lambda c: c.__name__)
+def test_hand_written_inits_match_the_dataclass_fields(cls: type) -> None:
+    """These classes write `__init__` out for mypyc; it must take exactly the fields, in order, with
+    the same defaults (a default factory is taken as None and gives a fresh object)."""
+    params = list(inspect.signature(cls).parameters.values())
+    fields = dataclasses.fields(cls)
+    assert [p.name for p in params] == [f.name for f in fields]
+    required = {p.name: p for p in params if p.default is inspect.Parameter.empty}
+    # Values of the declared types: compiled code checks them.
+    args = {name: REQUIRED_SAMPLES[name] for name in required}
+    made, again = cls(**args), cls(**args)
+    for f, p in zip(fields, params, strict=True):
+        if f.default is not dataclasses.MISSING:
+            assert p.default == f.default and getattr(made, f.name) == f.default, f.name
+        elif f.default_factory is not dataclasses.MISSING:
+            assert p.default is None, f.name
+            assert getattr(made, f.name) == f.default_factory(), f.name
+            assert getattr(made, f.name) is not getattr(again, f.name), f"{f.name} is shared"
+        else:
+            assert p.name in required and getattr(made, f.name) == args[p.name], f.name
+
+
+@pytest.mark.skipif(not native.STATE.startswith("compiled"), reason="checks the compiled build")
+@pytest.mark.parametrize("cls", PER_REQUEST_RECORDS, ids=lambda c: c.__name__)
+def test_per_request_records_are_built_by_compiled_code(cls: type) -> None:
+    # A dataclass-generated __init__ is a Python function even in a compiled module.
+    assert not inspect.isfunction(cls.__init__)

@@ -149,7 +149,8 @@ class SQLiteLedger:
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        # Not `_thread`: mypyc would name the C field `__thread`, a C keyword.
+        self._writer: threading.Thread | None = None
         self._stopping = False
         self._closed = False
         self._rows_per_statement = batch_rows  # capped by the host-parameter limit at connect
@@ -183,18 +184,18 @@ class SQLiteLedger:
 
     def start(self) -> None:
         """Open the database, apply migrations, start the writer; raises if the database is unusable."""
-        if self._thread is not None:
+        if self._writer is not None:
             raise RuntimeError("ledger already started")
         if self._closed:
             raise RuntimeError("ledger is closed")
         thread = threading.Thread(target=self._run, name="llmswitch-ledger", daemon=True)
-        self._thread = thread
+        self._writer = thread
         self._ready.clear()
         thread.start()
         self._ready.wait()
         if self._start_error is not None:
             thread.join()
-            self._thread = None
+            self._writer = None
             error, self._start_error = self._start_error, None
             raise error
 
@@ -203,7 +204,7 @@ class SQLiteLedger:
 
         Raises TimeoutError after `timeout` seconds (rows stay queued and are still written).
         """
-        thread = self._thread
+        thread = self._writer
         if thread is None or not thread.is_alive():
             if self.pending:
                 raise RuntimeError("ledger writer is not running; rows cannot be flushed")
@@ -223,7 +224,7 @@ class SQLiteLedger:
         if self._closed:
             return
         self._closed = True
-        thread = self._thread
+        thread = self._writer
         if thread is None:
             if self._queue:
                 log.error("ledger closed before it was started: %d rows were never written", len(self._queue))
