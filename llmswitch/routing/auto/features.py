@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -160,7 +160,7 @@ class LexicalFeaturizer:
     """Shape features + signed hashed n-grams. ``hash_dim`` = 0 keeps only the shape features."""
 
     # 3: byte counts only (no words); model files of earlier versions must be retrained
-    VERSION = 3
+    VERSION: ClassVar[int] = 3  # read from the class: compiled, only a ClassVar is kept there
 
     def __init__(self, hash_dim: int = 1024) -> None:
         self.hash_dim = hash_dim

@@ -21,7 +21,7 @@ import operator
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +56,7 @@ class Answer:
     text: str
     cost_usd: float
     latency_s: float
-    payload: object = None
+    payload: Any = None  # not `object`: mypyc cannot build a dataclass field of that type
 
 
 # ``call(model)`` returns that candidate's answer to the request's own messages. The judge check also
@@ -214,7 +214,7 @@ def _target(cfg: AutoRouteConfig, min_quality: float | None) -> float | None:
 class PredictiveStrategy:
     """Cheapest candidate whose predicted quality meets the target, or argmax P(good) − λ·cost."""
 
-    name = "predictive"
+    name: ClassVar[str] = "predictive"
 
     def __init__(self, ctx: RouterContext) -> None:
         self.ctx = ctx
@@ -268,7 +268,7 @@ _JUDGE_PROMPT = (
 class CascadeStrategy:
     """Cheap candidates first; accept when the check passes, otherwise escalate to the strong model."""
 
-    name = "cascade"
+    name: ClassVar[str] = "cascade"
 
     def __init__(self, ctx: RouterContext) -> None:
         self.ctx = ctx
@@ -390,7 +390,7 @@ class CascadeStrategy:
 class HybridStrategy(CascadeStrategy):
     """Predictor first: straight to the strong model when no cheap start is worth it, else the cascade."""
 
-    name = "hybrid"
+    name: ClassVar[str] = "hybrid"
 
     async def route(
         self, messages: list[dict[str, Any]], min_quality: float | None, call: Caller
