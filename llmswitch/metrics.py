@@ -9,7 +9,6 @@ first scrape, not at start-up (~2 MB per worker that only a scraped gateway need
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 OVERHEAD_BUCKETS = (2.5e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
-Labels = tuple[str, ...]
+Labels = tuple[str | int, ...]  # ints (an HTTP status) are rendered as text at scrape time
 
 
 class Counter:
@@ -38,8 +37,8 @@ class Counter:
         from prometheus_client.core import CounterMetricFamily
 
         fam = CounterMetricFamily(self.name, self.doc, labels=self.labels)
-        for labels, value in sorted(self.values.items()):
-            fam.add_metric(list(labels), value)
+        for labels, value in sorted(self.values.items(), key=_by_text):
+            fam.add_metric(list(map(str, labels)), value)
         return fam
 
 
@@ -53,20 +52,33 @@ class Histogram:
         s = self.series.get(labels)
         if s is None:
             s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
-        s[bisect_left(self.bounds, value)] += 1
+        i = 0  # the first bucket whose bound is >= value; a plain loop, compiled, beats bisect here
+        for bound in self.bounds:
+            if value <= bound:
+                break
+            i += 1
+        s[i] += 1
         s[-1] += value
 
     def family(self) -> Metric:
         from prometheus_client.core import HistogramMetricFamily
 
         fam = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
-        for labels, s in sorted(self.series.items()):
+        for labels, s in sorted(self.series.items(), key=_by_text):
             cumulative, running = [], 0.0
             for bound, n in zip([*map(str, self.bounds), "+Inf"], s[:-1], strict=True):
                 running += n
                 cumulative.append((bound, running))
-            fam.add_metric(list(labels), cumulative, s[-1])
+            fam.add_metric(list(map(str, labels)), cumulative, s[-1])
         return fam
+
+
+def _by_text(item: tuple[Labels, object]) -> list[str]:
+    return list(map(str, item[0]))
+
+
+# Token kinds in the order of a usage series (`Metrics.usage`); the cost in USD comes after them.
+TOKEN_KINDS = ("input", "cached_input", "output", "reasoning")
 
 
 class Metrics:
@@ -94,12 +106,9 @@ class Metrics:
             [],
             OVERHEAD_BUCKETS,
         )
-        self.tokens = Counter(
-            "llmswitch_tokens",
-            "Tokens by model, provider and kind (input, cached_input, output, reasoning)",
-            ["model", "provider", "kind"],
-        )
-        self.cost = Counter("llmswitch_cost_usd", "Cost in USD", ["model", "provider"])
+        # Per (model, provider): the token kinds' totals, then the cost. One lookup a request, where a
+        # counter per kind took up to five; rendered as llmswitch_tokens and llmswitch_cost_usd.
+        self.usage: dict[tuple[str, str], list[float]] = {}
         self.upstream_errors = Counter(
             "llmswitch_upstream_errors",
             "Failed upstream attempts by provider and error class",
@@ -108,22 +117,32 @@ class Metrics:
         self._registry: CollectorRegistry | None = None
 
     def collect(self) -> Iterator[Metric]:
-        for m in (
-            self.requests,
-            self.latency,
-            self.ttft,
-            self.overhead,
-            self.tokens,
-            self.cost,
-            self.upstream_errors,
-        ):
+        for m in (self.requests, self.latency, self.ttft, self.overhead):
             yield m.family()
+        yield from self._usage_families()
+        yield self.upstream_errors.family()
+
+    def _usage_families(self) -> Iterator[Metric]:
+        tokens = Counter(
+            "llmswitch_tokens",
+            "Tokens by model, provider and kind (input, cached_input, output, reasoning)",
+            ["model", "provider", "kind"],
+        )
+        cost = Counter("llmswitch_cost_usd", "Cost in USD", ["model", "provider"])
+        for (model, provider), totals in self.usage.items():
+            for kind, n in zip(TOKEN_KINDS, totals, strict=False):
+                if n:
+                    tokens.inc((model, provider, kind), n)
+            if totals[-1]:
+                cost.inc((model, provider), totals[-1])
+        yield tokens.family()
+        yield cost.family()
 
     def request_done(
         self, model: str, surface: str, status: int, seconds: float, overhead: float | None
     ) -> None:
         """A finished client request: its count, its duration and (if answered) the gateway's overhead."""
-        self.requests.inc((model, surface, str(status)))
+        self.requests.inc((model, surface, status))
         self.latency.observe((model,), seconds)
         if overhead is not None:
             self.overhead.observe((), overhead)
@@ -141,22 +160,21 @@ class Metrics:
         reasoning: int,
         cost: float | None,
     ) -> None:
-        if input_tokens:
-            self.tokens.inc((model, provider, "input"), input_tokens)
-        if cached:
-            self.tokens.inc((model, provider, "cached_input"), cached)
-        if output:
-            self.tokens.inc((model, provider, "output"), output)
-        if reasoning:
-            self.tokens.inc((model, provider, "reasoning"), reasoning)
+        totals = self.usage.get((model, provider))
+        if totals is None:
+            totals = self.usage[(model, provider)] = [0.0] * (len(TOKEN_KINDS) + 1)
+        totals[0] += input_tokens
+        totals[1] += cached
+        totals[2] += output
+        totals[3] += reasoning
         if cost:
-            self.cost.inc((model, provider), cost)
+            totals[4] += cost
 
     def upstream_error(self, provider: str, error_class: str) -> None:
         self.upstream_errors.inc((provider, error_class))
 
     def _all(self) -> tuple[tuple[Counter, ...], tuple[Histogram, ...]]:
-        return (self.requests, self.tokens, self.cost, self.upstream_errors), (
+        return (self.requests, self.upstream_errors), (
             self.latency,
             self.ttft,
             self.overhead,
@@ -170,6 +188,7 @@ class Metrics:
             out[c.name] = [[list(labels), value] for labels, value in c.values.items()]
         for h in histograms:
             out[h.name] = [[list(labels), series] for labels, series in h.series.items()]
+        out["usage"] = [[list(key), totals] for key, totals in self.usage.items()]
         return out
 
     def add_state(self, state: dict[str, list[list[Any]]]) -> None:
@@ -180,10 +199,9 @@ class Metrics:
                 c.inc(tuple(labels), float(value))
         for h in histograms:
             for labels, series in state.get(h.name, []):
-                mine = h.series.setdefault(tuple(labels), [0.0] * (len(h.bounds) + 2))
-                if len(series) == len(mine):
-                    for i, v in enumerate(series):
-                        mine[i] += v
+                _add_into(h.series.setdefault(tuple(labels), [0.0] * (len(h.bounds) + 2)), series)
+        for (model, provider), totals in state.get("usage", []):
+            _add_into(self.usage.setdefault((model, provider), [0.0] * (len(TOKEN_KINDS) + 1)), totals)
 
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
@@ -192,6 +210,12 @@ class Metrics:
             self._registry = CollectorRegistry()
             self._registry.register(self)  # any object with collect() is a collector
         return generate_latest(self._registry)
+
+
+def _add_into(mine: list[float], theirs: list[float]) -> None:
+    if len(theirs) == len(mine):  # a worker of another version: skip rather than misalign
+        for i, v in enumerate(theirs):
+            mine[i] += v
 
 
 class SharedMetrics:

@@ -185,3 +185,15 @@ def test_workers_share_the_port_restart_on_crash_and_all_flush(
     rows = gw.ledger()
     assert len(rows) == 150 and {r["status"] for r in rows} == {"ok"}
     assert "restarting" in gw.log()
+    # Tokens and cost in /metrics add up, over every worker, to what the ledger holds.
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(("llmswitch_tokens_total", "llmswitch_cost_usd_total"))
+    }
+    series = '{kind="%s",model="kimi-k2",provider="cn"}'
+    assert values["llmswitch_tokens_total" + series % "input"] == sum(r["input_tokens"] for r in rows)
+    assert values["llmswitch_tokens_total" + series % "output"] == sum(r["output_tokens"] for r in rows)
+    assert values['llmswitch_cost_usd_total{model="kimi-k2",provider="cn"}'] == pytest.approx(
+        sum(r["cost_usd"] for r in rows)
+    )
