@@ -125,6 +125,10 @@ class QualityPredictor:
     def index(self, model: str) -> int:
         return self.models.index(model)
 
+    def linear(self, col: int) -> tuple[list[float], float]:
+        """Model ``col``'s weights on raw features and its bias (standardisation folded in), as floats."""
+        return self._w[:, col].tolist(), float(self._b[col])
+
     def predict_features(self, x: FloatArray) -> FloatArray:
         """(n, m) probabilities from raw features (n, d)."""
         return _sigmoid(x @ self._w + self._b)

@@ -151,7 +151,7 @@ class RouterContext:
         # (beyond ~8 candidates one numpy mat-vec beats the per-candidate Python loop)
         if isinstance(fz, LexicalFeaturizer) and fz.hash_dim == 0 and len(self.cols) <= 8:
             self._scorers = [
-                (pred._w[:, c].tolist(), float(pred._b[c]), float(pin_ * 1e-6), float(pout_ * out_ * 1e-6))
+                (*pred.linear(c), float(pin_ * 1e-6), float(pout_ * out_ * 1e-6))
                 for c, pin_, pout_, out_ in zip(
                     self.cols, self.price_in, self.price_out, self.out_tokens, strict=True
                 )
