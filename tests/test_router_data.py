@@ -7,6 +7,7 @@ import gzip
 import json
 import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 
 from llmswitch.routing.auto.answers import canonical_answer, extract_answer, normalize_answer
 from llmswitch.routing.auto.data import load_routing_data
-from llmswitch.routing.auto.features import LexicalFeaturizer, prompt_text
+from llmswitch.routing.auto.features import MAX_FEATURE_CHARS, LexicalFeaturizer, prompt_text, shape_features
 from llmswitch.routing.auto.predictor import QualityPredictor
 
 MODELS = {"tiny": (0.1, 0.2), "mid": (1.0, 2.0), "big": (10.0, 30.0)}
@@ -194,3 +195,75 @@ def test_shape_features_of_huge_prompts_are_cheap_and_see_the_length() -> None:
     assert np.allclose(huge[3:5], small[3:5], atol=0.01)  # the shares come from the sampled text
     unicode = fz.one("Wie viel ist die Hälfte von 84 €? Ответ: 42. half")
     assert unicode[3] > 0 and unicode[4] > 0 and unicode[-1] > 0
+
+
+_CODE_WORDS = (b"def ", b"return", b"import ", b"lambda", b"print(", b"assert ", b"for ", b"while ", b"if ")
+_FRACTION_WORDS = (b"half", b"third", b"quarter", b"twice", b"double", b"triple")
+
+
+def _shape_by_definition(text: str) -> list[float]:
+    """The 25 shape features computed the plain way, one class at a time: the specification that
+    `shape_features` (one translate for all single-byte classes) must match exactly, since the shipped
+    router model was trained on these values."""
+    n_chars = len(text)
+    if n_chars > MAX_FEATURE_CHARS:
+        half = MAX_FEATURE_CHARS // 2
+        text = text[:half] + "\n" + text[-half:]
+    raw = text.encode("utf-8", "replace")
+    lower = raw.lower()
+
+    def n(chars: bytes) -> int:
+        return sum(raw.count(bytes([c])) for c in chars)
+
+    digit_runs = [r for r in re.split(rb"[^0-9]+", raw) if r]
+    size = max(1, len(text))
+    counts = [
+        n_chars,
+        n(b" \t\n\r") + 1,
+        raw.count(b"\n") + 1,
+        0,
+        0,
+        len(digit_runs),
+        max(map(len, digit_runs), default=0),
+        n(bytes(range(65, 91))),
+        len(re.findall(r"\\[a-zA-Z]+", text)),
+        raw.count(b"$"),
+        raw.count(b"^"),
+        n(b"{}"),
+        n(b"[]"),
+        n(b"()"),
+        raw.count(b"=") - raw.count(b"=="),
+        n(b"+-*/<>%"),
+        sum(raw.count(w) for w in _CODE_WORDS),
+        raw.count(b"\n    ") + raw.count(b"\n\t"),
+        n(b"'\"`"),
+        raw.count(b"_"),
+        raw.count(b"?"),
+        n(b".!?"),
+        raw.count(b"\n\n"),
+        raw.count(b"%") + lower.count(b"percent"),
+        sum(lower.count(w) for w in _FRACTION_WORDS),
+    ]
+    out = [math.log1p(v) for v in counts]
+    out[3] = n(b"0123456789") / size
+    out[4] = n(bytes(range(65, 91)) + bytes(range(97, 123))) / size
+    return out
+
+
+def test_shape_features_match_their_definition() -> None:
+    rng = random.Random(7)
+    # Every counted byte, look-alikes, whitespace and multi-byte characters, in random mixes.
+    alphabet = [
+        *" \t\r\n\n    0123456789aZ$^{}[]()==+-*/<>%'\"`_?.!,;:~#@&|\\é€Ж中😀",
+        *("def ", "return", "lambda", "print(", "half", "Third", "percent", "\\frac", "\n\t"),
+    ]
+    texts = [
+        "",
+        "Janet's ducks lay 16 eggs per day. She sells the remainder at $2 each: 16 - 3 - 4 = 9; 9 * 2 = 18?",
+        "def f(x):\n    return x == 1 and x != 2  # 100% sure\n\nprint(f(3))",
+        "Let $x^2 + y^2 = r^2$, find \\frac{dy}{dx} [twice], (half of it) — ¿qué?",
+        "A" * (MAX_FEATURE_CHARS + 7) + "tail 123",
+        *("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400))) for _ in range(300)),
+    ]
+    for text in texts:
+        assert shape_features(text) == _shape_by_definition(text), text[:80]

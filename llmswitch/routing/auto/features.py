@@ -87,11 +87,25 @@ SHAPE_NAMES = (
 # Prompts beyond this are featurised on their head and tail (the length feature still sees the whole):
 # keeps a 1 MB coding-agent prompt as cheap to route as a chat message.
 MAX_FEATURE_CHARS = 16_384
-_ASCII_DIGITS = b"0123456789"
-_ASCII_UPPER = bytes(range(65, 91))
-_ASCII_LETTERS = _ASCII_UPPER + bytes(range(97, 123))
-_SPACES = b" \t\n\r"
 _DIGITS_ONLY = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))  # digits → "0", the rest → " "
+
+
+def _class_table() -> bytes:
+    """Every byte of a counted class → one byte standing for the class; any other byte → "~"."""
+    classes = {
+        b" ": b" \t\r", b"\n": b"\n", b"0": b"0123456789", b"A": bytes(range(65, 91)), b"$": b"$",
+        b"^": b"^", b"{": b"{}", b"[": b"[]", b"(": b"()", b"=": b"=", b"+": b"+-*/<>", b"%": b"%",
+        b"'": b"'\"`", b"_": b"_", b"?": b"?", b".": b".!",
+    }  # fmt: skip
+    table = bytearray(b"~" * 256)
+    for stands_for, members in classes.items():
+        for byte in members:
+            table[byte] = stands_for[0]
+    return bytes(table)
+
+
+_CLASS_OF = _class_table()
+_ASCII_LOWER = bytes(range(97, 123))
 
 
 def shape_features(text: str) -> list[float]:
@@ -107,46 +121,48 @@ def shape_features(text: str) -> list[float]:
         half = MAX_FEATURE_CHARS // 2
         text = text[:half] + "\n" + text[-half:]
     raw = text.encode("utf-8", "replace")
-    n_bytes = len(raw)
     count = raw.count
-
-    def n(chars: bytes) -> int:  # occurrences of any of `chars`: one C pass
-        return n_bytes - len(raw.translate(None, chars))
-
+    # One translate for every single-byte class: each byte becomes its class's stand-in (`_CLASS_OF`),
+    # and the lowercase letters, most of any prompt, are dropped; counting stand-ins in what is left is
+    # cheap. Lowercase letters are then the bytes that went.
+    kept = raw.translate(_CLASS_OF, _ASCII_LOWER)
+    n = kept.count
+    lowercase = len(raw) - len(kept)
+    upper, question, percent = n(b"A"), n(b"?"), n(b"%")
     digit_runs = raw.translate(_DIGITS_ONLY).split()  # b"000" per run of digits: the numbers
     size = max(1, len(text))
-    equals = count(b"=")
+    equals = n(b"=")
     lower = raw.lower()
     counts = [
         n_chars,
-        n(_SPACES) + 1,  # ~ words
-        count(b"\n") + 1,
+        n(b" ") + n(b"\n") + 1,  # ~ words
+        n(b"\n") + 1,
         0,  # the two shares are filled in below, not log-scaled
         0,
         len(digit_runs),
         max(map(len, digit_runs), default=0),  # digits of the longest number: its magnitude
-        n(_ASCII_UPPER),
+        upper,
         len(_LATEX_CMD.findall(text)) if b"\\" in raw else 0,
-        count(b"$"),
-        count(b"^"),
-        n(b"{}"),
-        n(b"[]"),
-        n(b"()"),
+        n(b"$"),
+        n(b"^"),
+        n(b"{"),  # braces, both kinds
+        n(b"["),
+        n(b"("),
         equals - count(b"==") if equals else 0,  # "==" counts once
-        n(b"+-*/<>%"),
+        n(b"+") + percent,  # + - * / < > %
         sum(map(count, _CODE_WORDS)),
         count(b"\n    ") + count(b"\n\t"),
-        n(b"'\"`"),
-        count(b"_"),
-        count(b"?"),
-        n(b".!?"),
+        n(b"'"),  # ' " `
+        n(b"_"),
+        question,
+        n(b".") + question,  # . ! ?
         count(b"\n\n"),
-        count(b"%") + lower.count(b"percent"),
+        percent + lower.count(b"percent"),
         sum(map(lower.count, _FRACTION_WORDS)),
     ]
     out = [math.log1p(v) for v in counts]
-    out[3] = n(_ASCII_DIGITS) / size
-    out[4] = n(_ASCII_LETTERS) / size
+    out[3] = n(b"0") / size
+    out[4] = (upper + lowercase) / size
     return out
 
 
