@@ -80,11 +80,20 @@ def decide_now(call: Call, strategy: Strategy, target: float | None) -> str | No
     candidates (cascade, hybrid): those go through `serve_auto`."""
     if not isinstance(strategy, PredictiveStrategy):
         return None
-    messages = call.body.get("messages")
-    model, trace = strategy.decide(prompt_text(messages if isinstance(messages, list) else []), target)
-    call.route = orjson.dumps(trace, option=orjson.OPT_NON_STR_KEYS).decode()
-    call.extra_headers.append(("x-llmswitch-route", trace_header(trace)))
+    model, trace = strategy.decide(prompt_text(_messages(call)), target)
+    call.extra_headers.append(_record_route(call, trace))
     return model
+
+
+def _messages(call: Call) -> list[dict[str, Any]]:
+    messages = call.body.get("messages")
+    return messages if isinstance(messages, list) else []
+
+
+def _record_route(call: Call, trace: dict[str, object]) -> tuple[str, str]:
+    """Keep the decision trace for the ledger; returns the `x-llmswitch-route` header that summarises it."""
+    call.route = orjson.dumps(trace, option=orjson.OPT_NON_STR_KEYS).decode()
+    return ("x-llmswitch-route", trace_header(trace))
 
 
 async def serve_auto(
@@ -136,10 +145,8 @@ async def serve_auto(
             payload=captured,
         )
 
-    messages = call.body.get("messages")
-    decision = await strategy.route(messages if isinstance(messages, list) else [], target, candidate)
-    call.route = orjson.dumps(decision.trace, option=orjson.OPT_NON_STR_KEYS).decode()
-    route_header = ("x-llmswitch-route", trace_header(decision.trace))
+    decision = await strategy.route(_messages(call), target, candidate)
+    route_header = _record_route(call, decision.trace)
     if decision.answer is None:  # the chosen model serves the request itself, streamed or not
         call.extra_headers.append(route_header)
         call.prior_cost = spent
