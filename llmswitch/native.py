@@ -31,8 +31,8 @@ BUILD_DIR = PACKAGE / "_native"
 MANIFEST = "manifest.json"
 
 # What every request runs through: the HTTP server, dispatch, executor, upstream client, pass-through and
-# stream relay,
-# pricing arithmetic, metrics and the records they build. Cold code stays interpreted.
+# stream relay, auth, pricing, metrics, the ledger's records and writer, and an `auto` model's decision.
+# Cold code stays interpreted.
 HOT_MODULES = (
     "llmswitch.api.server",
     "llmswitch.api.errors",
@@ -146,10 +146,8 @@ def build(build_dir: Path = BUILD_DIR) -> str:
             },
         )
         suffix = str(sysconfig.get_config_var("EXT_SUFFIX"))
-        modules: dict[str, str] = {}
-        for name in HOT_MODULES:
-            modules[name] = name + suffix
-        shared = [p for p in work.glob("*__mypyc" + suffix)]
+        modules = {name: name + suffix for name in HOT_MODULES}
+        shared = list(work.glob("*__mypyc" + suffix))
         if len(shared) != 1:
             raise RuntimeError(f"expected one mypyc runtime library, found {len(shared)}")
         modules[shared[0].name.removesuffix(suffix)] = shared[0].name
