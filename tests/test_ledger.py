@@ -539,9 +539,14 @@ def test_report_reads_while_the_writer_appends(db: Path) -> None:
 
 
 def bench_ledger(path: str, n: int = 200_000) -> dict[str, float]:
-    """Cost of `append` on the calling thread, and of the whole write path per row."""
-    records = [rec(i, input_tokens=1000, output_tokens=200, cost_usd=0.0012, latency_ms=321.0,
-                   tags='{"team": "search"}') for i in range(n)]  # fmt: skip
+    """Cost of `append` on the calling thread, and of the whole write path per row.
+
+    Rows look like a gateway's: ids in creation order, a few models and keys taking turns.
+    """
+    models = ("kimi-k2", "qwen3-coder", "glm-4.6", "deepseek-v3.1", "gpt-4.1")
+    records = [rec(i, request_id=f"req_5f0c2a9e71d84b36{1_000_000_000 + i}", requested_model=models[i % 5],
+                   key_id=f"team-{i % 7}", input_tokens=1000, output_tokens=200, cost_usd=0.0012,
+                   latency_ms=321.0, tags='{"team": "search"}') for i in range(n)]  # fmt: skip
     result: dict[str, float] = {}
 
     baseline = deque[AttemptRecord]()
