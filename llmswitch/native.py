@@ -54,6 +54,7 @@ HOT_MODULES = (
     "llmswitch.routing.auto.strategies",
     "llmswitch.ledger.record",
     "llmswitch.ledger.sqlite",
+    "llmswitch.ledger.forward",
     "llmswitch.policy.auth",
     "llmswitch.pricing.book",
     "llmswitch.pricing.rates",

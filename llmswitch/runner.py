@@ -1,9 +1,9 @@
 """Run the gateway: event loop, listener, ledger thread, clean shutdown, and optional worker processes.
 
 With `--workers N` the parent binds one listening socket and forks N workers that accept on it (the
-kernel spreads connections); each worker has its own loop, upstream pools and ledger writer (SQLite in
-WAL mode serialises their batches). The parent only supervises: it restarts a worker that dies and
-forwards SIGTERM/SIGINT so every worker drains and flushes its ledger.
+kernel spreads connections); each worker has its own loop and upstream pools. The parent writes the
+ledger for all of them (`ledger/hub.py`: workers send their rows over a socket pair), restarts a worker
+that dies, and forwards SIGTERM/SIGINT so every worker drains and hands over its last rows.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import uvloop
 
@@ -28,7 +29,9 @@ from llmswitch.config import Config
 from llmswitch.engines import EngineThread, LocalEngine
 from llmswitch.gateway import Gateway
 from llmswitch.ledger.bodies import BodyLog
-from llmswitch.ledger.sqlite import open_ledger
+from llmswitch.ledger.forward import ForwardingLedger, ledger_pair
+from llmswitch.ledger.hub import LedgerHub
+from llmswitch.ledger.sqlite import Ledger, SQLiteLedger, open_ledger
 from llmswitch.metrics import SharedMetrics
 
 log = logging.getLogger("llmswitch")
@@ -42,10 +45,15 @@ async def run_gateway(
     grace: float = 10.0,
     engine_urls: dict[str, str] | None = None,
     metrics_dir: str | None = None,
+    ledger_sock: socket.socket | None = None,
 ) -> None:
-    ledger = open_ledger(
-        config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
-    )
+    ledger: Ledger
+    if ledger_sock is None:
+        ledger = _open_ledger(config)
+    else:  # a worker of `--workers N`: the supervisor writes
+        ledger = ForwardingLedger(
+            ledger_sock, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
+        )
     ledger.start()
     bodies = None
     if config.logging.bodies:
@@ -103,6 +111,12 @@ async def run_gateway(
         if bodies is not None:
             await loop.run_in_executor(None, bodies.close)
         log.info("ledger flushed; bye")
+
+
+def _open_ledger(config: Config) -> SQLiteLedger:
+    return open_ledger(
+        config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
+    )
 
 
 def _announce(config: Config, sock: socket.socket, workers: int = 1) -> None:
@@ -172,14 +186,36 @@ def start_engines(config: Config) -> dict[str, EngineThread]:
     return started
 
 
-def _spawn(config: Config, sock: socket.socket, urls: dict[str, str], metrics_dir: str) -> int:
-    pid = os.fork()
+def _spawn(
+    config: Config, sock: socket.socket, urls: dict[str, str], metrics_dir: str, hub: LedgerHub
+) -> int:
+    hub_end, worker_end = ledger_pair()
+    inherited = hub.sockets()
+    hub.ledger.pause_writes()  # not mid-SQLite-call in the copy
+    try:
+        pid = os.fork()
+    except BaseException:
+        hub.ledger.resume_writes()
+        raise
+    if pid != 0:
+        hub.ledger.resume_writes()
     if pid == 0:  # worker
         code = 0
         try:
+            for s in (hub_end, *inherited):
+                s.close()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            uvloop.run(run_gateway(config, sock, announce=False, engine_urls=urls, metrics_dir=metrics_dir))
+            uvloop.run(
+                run_gateway(
+                    config,
+                    sock,
+                    announce=False,
+                    engine_urls=urls,
+                    metrics_dir=metrics_dir,
+                    ledger_sock=worker_end,
+                )
+            )
         except BaseException:
             log.exception("worker %d crashed", os.getpid())
             code = 1
@@ -187,6 +223,8 @@ def _spawn(config: Config, sock: socket.socket, urls: dict[str, str], metrics_di
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+    worker_end.close()
+    hub.attach(hub_end, pid)
     return pid
 
 
@@ -210,10 +248,29 @@ def _supervise_in(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    children = {_spawn(config, sock, urls, metrics_dir) for _ in range(workers)}
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    _announce(config, sock, workers)
+    hub = LedgerHub(_open_ledger(config))
+    hub.start()
+    try:
+        children = {_spawn(config, sock, urls, metrics_dir, hub) for _ in range(workers)}
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        _announce(config, sock, workers)
+        _watch(config, sock, urls, metrics_dir, hub, children, lambda: stopping)
+    finally:
+        hub.close()
+    log.info("all workers stopped; ledger flushed")
+
+
+def _watch(
+    config: Config,
+    sock: socket.socket,
+    urls: dict[str, str],
+    metrics_dir: str,
+    hub: LedgerHub,
+    children: set[int],
+    stopping: Callable[[], bool],
+) -> None:
+    """Reap workers until none is left, replacing each that dies while we are not stopping."""
     backoff = 0.5
     while children:
         time.sleep(0.2)
@@ -226,10 +283,9 @@ def _supervise_in(
             if done == 0:
                 continue
             children.discard(pid)
-            if stopping:
+            if stopping():
                 continue
             log.error("worker %d exited (status %d); restarting in %.1fs", pid, status, backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
-            children.add(_spawn(config, sock, urls, metrics_dir))
-    log.info("all workers stopped")
+            children.add(_spawn(config, sock, urls, metrics_dir, hub))

@@ -197,3 +197,41 @@ def test_workers_share_the_port_restart_on_crash_and_all_flush(
     assert values['llmswitch_cost_usd_total{model="kimi-k2",provider="cn"}'] == pytest.approx(
         sum(r["cost_usd"] for r in rows)
     )
+
+
+def test_workers_stop_when_the_supervisor_that_records_their_rows_is_gone(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
+    """With `--workers N` the supervisor writes the ledger. Orphaned workers could answer but no longer
+    record, so each stops by itself (within a flush interval) instead of serving unrecorded traffic."""
+    import os
+    import subprocess as sp
+    import time
+
+    cfg = config(fresh_sim)
+    cfg["ledger"] = {"flush_interval": 0.05}
+    gw = start_gateway(cfg, args=["--workers", "2"])
+    assert gw.proc is not None
+    workers = [
+        int(p)
+        for p in sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
+    ]
+    assert len(workers) == 2
+    c = client(gw)
+    c.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": "hi"}])
+    assert len(gw.ledger(at_least=1)) == 1
+    os.kill(gw.proc.pid, signal.SIGKILL)
+    gw.proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in workers)
+    assert gw.log().count("the supervisor's ledger is gone (") == 2  # each worker says why it stops

@@ -47,7 +47,12 @@ _DATA_ERRORS: tuple[type[BaseException], ...] = (
     AttributeError,  # something that is not an AttemptRecord was appended
 )
 
-_row_values = attrgetter(*ATTEMPT_COLUMNS)  # record -> tuple in column order, in C
+row_values = attrgetter(*ATTEMPT_COLUMNS)  # record -> tuple in column order, in C
+Row = tuple[Any, ...]  # a record's column values, as a `--workers N` worker sends them (ledger/hub.py)
+
+
+def values_of(item: AttemptRecord | Row) -> Row:
+    return item if isinstance(item, tuple) else row_values(item)
 
 
 def _install_fast_adapters() -> None:
@@ -88,7 +93,7 @@ class _FlushMarker:
         self.done = threading.Event()
 
 
-_Item = AttemptRecord | _FlushMarker
+_Item = AttemptRecord | Row | _FlushMarker
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -148,6 +153,7 @@ class SQLiteLedger:
         self._inflight: list[_Item] = []  # taken from the queue, not yet committed
         self._wake = threading.Event()
         self._ready = threading.Event()
+        self._writing = threading.Lock()  # held by the writer while it is inside SQLite
         self._start_error: BaseException | None = None
         # Not `_thread`: mypyc would name the C field `__thread`, a C keyword.
         self._writer: threading.Thread | None = None
@@ -166,8 +172,9 @@ class SQLiteLedger:
 
     # -- event-loop side ------------------------------------------------------------------------
 
-    def append(self, record: AttemptRecord) -> None:
-        """Queue one row. ~0.1 µs: no lock, no I/O; safe from any thread (deque ops are atomic).
+    def append(self, record: AttemptRecord | Row) -> None:
+        """Queue one row (a record, or its values in column order). ~0.1 µs: no lock, no I/O; safe from
+        any thread (deque ops are atomic).
 
         Rows appended after close() are not written.
         """
@@ -240,6 +247,14 @@ class SQLiteLedger:
                 self.pending,
             )
 
+    def pause_writes(self) -> None:
+        """Wait for the writer to finish its batch and hold it there, until `resume_writes`: around a
+        fork(), so that no SQLite call is half-done (its mutexes held) in the copied process."""
+        self._writing.acquire()
+
+    def resume_writes(self) -> None:
+        self._writing.release()
+
     # -- writer thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -284,7 +299,8 @@ class SQLiteLedger:
             self._wake.wait(backoff or self._flush_interval)
             self._wake.clear()  # before draining, so an append during the drain re-arms the wait
             try:
-                ok = self._drain(conn)
+                with self._writing:
+                    ok = self._drain(conn)
             except Exception:  # a bug here must not kill the only writer
                 log.exception("ledger writer error; retrying")
                 ok = False
@@ -323,7 +339,7 @@ class SQLiteLedger:
                     item.done.set()
             self._warn_if_backlogged()
 
-    def _write(self, conn: sqlite3.Connection, records: Sequence[AttemptRecord]) -> None:
+    def _write(self, conn: sqlite3.Connection, records: Sequence[AttemptRecord | Row]) -> None:
         # Statements are only ever power-of-two rows long: sqlite3 keeps every distinct statement it
         # compiled (~0.6 MB each for 512 rows), and arbitrary batch sizes grew the process by ~80 MB.
         sizes = _power_of_two_sizes(len(records), self._rows_per_statement)
@@ -331,7 +347,7 @@ class SQLiteLedger:
             # One statement is its own (implicit) transaction. Saving the BEGIN and COMMIT calls
             # matters: each sqlite3 call releases the GIL and must win it back from a busy event
             # loop, which can take a whole switch interval (5 ms).
-            params = list(chain.from_iterable(map(_row_values, records)))
+            params = list(chain.from_iterable(map(values_of, records)))
             conn.execute(self._insert_sql(len(records)), params)
             self.transactions += 1
             return
@@ -341,7 +357,7 @@ class SQLiteLedger:
             for size in sizes:
                 chunk = records[start : start + size]
                 start += size
-                params = list(chain.from_iterable(map(_row_values, chunk)))
+                params = list(chain.from_iterable(map(values_of, chunk)))
                 conn.execute(self._insert_sql(size), params)
             conn.execute("COMMIT")
         except BaseException:
@@ -391,8 +407,8 @@ class SQLiteLedger:
             self.rows_written += 1
         return True
 
-    def _write_coerced(self, conn: sqlite3.Connection, record: AttemptRecord) -> None:
-        values = [_coerce(v) for v in _row_values(record)]
+    def _write_coerced(self, conn: sqlite3.Connection, record: AttemptRecord | Row) -> None:
+        values = [coerce_value(v) for v in values_of(record)]
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(self._insert_sql(1), values)
@@ -462,15 +478,20 @@ def _rollback(conn: sqlite3.Connection) -> None:
             log.warning("ledger rollback failed", exc_info=True)
 
 
-def _safe_id(record: AttemptRecord, field: str) -> object:
-    value = getattr(record, field, None)
+def _safe_id(record: AttemptRecord | Row, field: str) -> object:
+    if isinstance(record, tuple):
+        value = record[ATTEMPT_COLUMNS.index(field)] if len(record) == len(ATTEMPT_COLUMNS) else None
+    else:
+        value = getattr(record, field, None)
     return value if isinstance(value, str | int) else type(value).__name__
 
 
-def _coerce(value: Any) -> Any:
+def coerce_value(value: Any) -> Any:
     """Map any Python value onto something SQLite stores (for rows that failed to bind)."""
     if value is None or isinstance(value, float | bytes):
         return value
+    if isinstance(value, bool):
+        return bool(value)
     if isinstance(value, int):
         return int(value) if -(2**63) <= value < 2**63 else str(value)
     if isinstance(value, str):
