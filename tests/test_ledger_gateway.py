@@ -136,22 +136,28 @@ def test_usage_command_reports_spend_by_model_provider_and_tag(
     assert "kimi-k2" in table and "gpt-4.1" in table and "TOTAL" in table
 
 
+def worker_pids(gw: GatewayProcess) -> list[int]:
+    assert gw.proc is not None
+    out = subprocess.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def start_two_workers(sim: Simulator, start_gateway: GatewayFactory) -> tuple[GatewayProcess, list[int]]:
+    cfg = config(sim)
+    cfg["ledger"] = {"flush_interval": 0.05}
+    gw = start_gateway(cfg, args=["--workers", "2"])
+    workers = worker_pids(gw)
+    assert len(workers) == 2
+    return gw, workers
+
+
 def test_workers_share_the_port_restart_on_crash_and_all_flush(
     fresh_sim: Simulator, start_gateway: GatewayFactory
 ) -> None:
     import os
-    import subprocess as sp
     import time
 
-    cfg = config(fresh_sim)
-    cfg["ledger"] = {"flush_interval": 0.05}
-    gw = start_gateway(cfg, args=["--workers", "2"])
-    assert gw.proc is not None
-    workers = [
-        int(p)
-        for p in sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
-    ]
-    assert len(workers) == 2
+    gw, workers = start_two_workers(fresh_sim, start_gateway)
 
     async def burst(n: int) -> None:
         ac = async_client(gw)
@@ -168,11 +174,11 @@ def test_workers_share_the_port_restart_on_crash_and_all_flush(
     time.sleep(1.5)  # and each worker has published its metrics since
     os.kill(workers[0], signal.SIGKILL)  # the supervisor must replace it
     for _ in range(100):
-        now = sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
-        if len(now) == 2 and str(workers[0]) not in now:
+        now = worker_pids(gw)
+        if len(now) == 2 and workers[0] not in now:
             break
         time.sleep(0.1)
-    assert len(now) == 2 and str(workers[0]) not in now
+    assert len(now) == 2 and workers[0] not in now
     asyncio.run(burst(50))
     # Whichever worker answers, /metrics counts every worker's requests, the crashed one's included
     # (other workers' counts are at most a second old: each publishes once a second).
@@ -205,18 +211,9 @@ def test_workers_stop_when_the_supervisor_that_records_their_rows_is_gone(
     """With `--workers N` the supervisor writes the ledger. Orphaned workers could answer but no longer
     record, so each stops by itself (within a flush interval) instead of serving unrecorded traffic."""
     import os
-    import subprocess as sp
     import time
 
-    cfg = config(fresh_sim)
-    cfg["ledger"] = {"flush_interval": 0.05}
-    gw = start_gateway(cfg, args=["--workers", "2"])
-    assert gw.proc is not None
-    workers = [
-        int(p)
-        for p in sp.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
-    ]
-    assert len(workers) == 2
+    gw, workers = start_two_workers(fresh_sim, start_gateway)
     c = client(gw)
     c.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": "hi"}])
     assert len(gw.ledger(at_least=1)) == 1
