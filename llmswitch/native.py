@@ -53,6 +53,7 @@ HOT_MODULES = (
     "llmswitch.routing.auto.features",
     "llmswitch.routing.auto.strategies",
     "llmswitch.ledger.record",
+    "llmswitch.ledger.rows",
     "llmswitch.ledger.sqlite",
     "llmswitch.ledger.forward",
     "llmswitch.policy.auth",

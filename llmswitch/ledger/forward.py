@@ -25,7 +25,7 @@ import threading
 from collections import deque
 
 from llmswitch.ledger.record import AttemptRecord
-from llmswitch.ledger.sqlite import coerce_value, row_values
+from llmswitch.ledger.rows import coerce_value, row_values
 
 log = logging.getLogger("llmswitch.ledger")
 

@@ -8,7 +8,6 @@ releases and re-takes the GIL per row, which measurably slowed the event loop.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -17,10 +16,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import chain
-from operator import attrgetter
-from typing import Any, Protocol
+from typing import Protocol
 
 from llmswitch.ledger.record import AttemptRecord
+from llmswitch.ledger.rows import Row, coerce_value, row_id, values_of
 from llmswitch.ledger.schema import ATTEMPT_COLUMNS, migrate
 
 log = logging.getLogger("llmswitch.ledger")
@@ -46,13 +45,6 @@ _DATA_ERRORS: tuple[type[BaseException], ...] = (
     OverflowError,
     AttributeError,  # something that is not an AttemptRecord was appended
 )
-
-row_values = attrgetter(*ATTEMPT_COLUMNS)  # record -> tuple in column order, in C
-Row = tuple[Any, ...]  # a record's column values, as a `--workers N` worker sends them (ledger/hub.py)
-
-
-def values_of(item: AttemptRecord | Row) -> Row:
-    return item if isinstance(item, tuple) else row_values(item)
 
 
 def _install_fast_adapters() -> None:
@@ -394,8 +386,8 @@ class SQLiteLedger:
                 self.rows_dropped += 1
                 log.error(
                     "ledger dropped an unwritable row (request_id=%r attempt=%r): %s: %s",
-                    _safe_id(record, "request_id"),
-                    _safe_id(record, "attempt"),
+                    row_id(record, "request_id"),
+                    row_id(record, "attempt"),
                     type(row_exc).__name__,
                     row_exc,
                 )
@@ -476,29 +468,3 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             log.warning("ledger rollback failed", exc_info=True)
-
-
-def _safe_id(record: AttemptRecord | Row, field: str) -> object:
-    if isinstance(record, tuple):
-        value = record[ATTEMPT_COLUMNS.index(field)] if len(record) == len(ATTEMPT_COLUMNS) else None
-    else:
-        value = getattr(record, field, None)
-    return value if isinstance(value, str | int) else type(value).__name__
-
-
-def coerce_value(value: Any) -> Any:
-    """Map any Python value onto something SQLite stores (for rows that failed to bind)."""
-    if value is None or isinstance(value, float | bytes):
-        return value
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value) if -(2**63) <= value < 2**63 else str(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates fail to bind
-    if isinstance(value, dict | list | tuple):
-        try:
-            return json.dumps(value, default=str)
-        except (TypeError, ValueError):
-            pass
-    return str(value).encode("utf-8", "replace").decode("utf-8")
