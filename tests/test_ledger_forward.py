@@ -173,3 +173,26 @@ def test_a_slow_hub_never_blocks_the_loop_and_the_backlog_is_bounded(hub: Ledger
     led = asyncio.run(run())
     led.flush(timeout=10)
     assert count(db_of(hub)) == led.rows_sent == 40_000 - led.rows_dropped
+
+
+def test_a_flush_that_timed_out_does_not_let_the_next_return_early(hub: LedgerHub) -> None:
+    """The hub still answers a flush that gave up waiting; that late ACK must not be taken for the ACK
+    of the next flush, which returns only once its own rows are committed."""
+    hub_end, worker_end = ledger_pair()  # the hub does not read yet
+
+    async def run() -> ForwardingLedger:
+        led = ForwardingLedger(worker_end, batch_rows=10_000, flush_interval=60)
+        led.start()
+        for i in range(5):
+            led.append(rec(i))
+        return led
+
+    led = asyncio.run(run())
+    with pytest.raises(TimeoutError):
+        led.flush(timeout=0.2)
+    hub.attach(hub_end, worker=1)  # now it commits those 5 rows and answers the old flush
+    for i in range(5, 5005):
+        led.append(rec(i))
+    led.flush(timeout=10)
+    assert count(db_of(hub)) == 5005
+    led.close()

@@ -6,9 +6,9 @@ others' commits, and two writers cost ~2x the CPU per row of one (bench/run 13-5
 only packs rows (marshal, in C) and sends them in batches; `LedgerHub` in the supervisor feeds one
 `SQLiteLedger`.
 
-Frames, both ways over the pair: a kind byte, a 4-byte little-endian length, the payload.
-  ROWS  worker → hub: marshal of a list of row tuples in `ATTEMPT_COLUMNS` order;
-  FLUSH worker → hub, empty: the hub answers one ACK byte once every row sent before it is committed.
+Worker → hub, frames of a kind byte, a 4-byte little-endian length and the payload:
+  ROWS   marshal of a list of row tuples in `ATTEMPT_COLUMNS` order;
+  FLUSH  empty: the hub answers one ACK byte once every row sent before it is committed.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ ROWS = b"R"
 FLUSH = b"F"
 ACK = b"A"
 HEADER = struct.Struct("<cI")
-SOCKET_BUFFER = 4 << 20  # bytes: ~10k rows in flight before a send would wait for the hub
+# Asked for, capped by the kernel (net.core.wmem_max). A row packs into ~100-400 bytes, so even a
+# capped buffer holds a second of rows at 1k req/s before sends wait in `_out` for the hub.
+SOCKET_BUFFER = 4 << 20
 
 
 def ledger_pair() -> tuple[socket.socket, socket.socket]:
-    """(hub end, worker end), with send buffers sized so a batch never waits for the hub to read."""
+    """(hub end, worker end), with large send buffers, so a batch seldom waits for the hub to read."""
     hub_end, worker_end = socket.socketpair()
     for s in (hub_end, worker_end):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
@@ -79,6 +81,7 @@ class ForwardingLedger:
         self._writing = False
         self._closed = False
         self._hub_lost = False
+        self._acks_owed = 0  # FLUSH frames sent whose ACK has not been read
         self.rows_sent = 0  # handed to the socket
         self.rows_dropped = 0
 
@@ -100,8 +103,8 @@ class ForwardingLedger:
         return len(self._rows) + sum(n for _, n in self._out_frames)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every row appended before this call is committed by the hub. Not from the event
-        loop's thread while it has rows waiting for a writable socket (those need the loop)."""
+        """Block until every row appended before this call is committed by the hub: sends what waits,
+        then reads the hub's ACK, blocking the calling thread (any thread)."""
         with self._lock:
             self._flush_locked(timeout)
 
@@ -155,14 +158,15 @@ class ForwardingLedger:
             if self._hub_lost or self._closed:
                 return
             try:
-                data = self._sock.recv(64)  # outside a flush, only a late ACK could be waiting
+                acks = self._sock.recv(64)  # outside a flush, only the ACK of one that timed out
             except BlockingIOError:
                 return
             except OSError as exc:
                 self._lose_hub(exc)
                 return
-            if not data:
+            if not acks:
                 self._lose_hub(EOFError("its end of the socket pair is closed"))
+            self._acks_owed = max(0, self._acks_owed - len(acks))
 
     def _on_writable(self) -> None:
         with self._lock:
@@ -209,10 +213,18 @@ class ForwardingLedger:
         sock = self._sock
         sock.settimeout(timeout)  # blocking, for this exchange only
         try:
-            sock.sendall(self._out)
+            try:
+                sock.sendall(self._out)
+            except TimeoutError:  # part of a frame may be gone: the stream cannot be framed any more
+                self._lose_hub(TimeoutError(f"it took no rows for {timeout}s"))
+                raise
             self._consume(len(self._out))
-            if sock.recv(1) != ACK:
-                raise OSError("the supervisor closed the ledger stream")
+            self._acks_owed += 1
+            while self._acks_owed:  # an earlier flush that timed out may still get its ACK first
+                acks = sock.recv(self._acks_owed)
+                if not acks:
+                    raise OSError("the supervisor closed the ledger stream")
+                self._acks_owed -= len(acks)
         except TimeoutError:
             raise TimeoutError(f"ledger flush timed out with {self.pending} rows pending") from None
         except OSError as exc:
