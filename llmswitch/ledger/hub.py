@@ -2,7 +2,8 @@
 
 Each worker gets a socket pair (`ledger_pair`) before it is forked; the hub reads the supervisor's end
 on a thread of its own, so a slow or dead worker holds up nobody else. The supervisor has no event
-loop to disturb: reading and unpacking rows costs the serving cores ~1 µs a row.
+loop that its threads could hold up: with two workers, `bench/run` measured 9.2-12.0 µs per request
+outside the event loops (the hub's threads and the writer), against 16.5 with a writer in each worker.
 """
 
 from __future__ import annotations
