@@ -48,10 +48,14 @@ class Histogram:
         self.bounds = list(buckets)
         self.series: dict[Labels, list[float]] = {}  # per-bucket counts (+Inf last), then the sum
 
-    def observe(self, labels: Labels, value: float) -> None:
+    def series_of(self, labels: Labels) -> list[float]:
         s = self.series.get(labels)
         if s is None:
             s = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+        return s
+
+    def observe(self, labels: Labels, value: float) -> None:
+        s = self.series_of(labels)
         i = 0  # the first bucket whose bound is >= value; a plain loop, compiled, beats bisect here
         for bound in self.bounds:
             if value <= bound:
@@ -160,15 +164,19 @@ class Metrics:
         reasoning: int,
         cost: float | None,
     ) -> None:
-        totals = self.usage.get((model, provider))
-        if totals is None:
-            totals = self.usage[(model, provider)] = [0.0] * (len(TOKEN_KINDS) + 1)
+        totals = self._usage_of((model, provider))
         totals[0] += input_tokens
         totals[1] += cached
         totals[2] += output
         totals[3] += reasoning
         if cost:
             totals[4] += cost
+
+    def _usage_of(self, key: tuple[str, str]) -> list[float]:
+        totals = self.usage.get(key)
+        if totals is None:
+            totals = self.usage[key] = [0.0] * (len(TOKEN_KINDS) + 1)
+        return totals
 
     def upstream_error(self, provider: str, error_class: str) -> None:
         self.upstream_errors.inc((provider, error_class))
@@ -199,9 +207,9 @@ class Metrics:
                 c.inc(tuple(labels), float(value))
         for h in histograms:
             for labels, series in state.get(h.name, []):
-                _add_into(h.series.setdefault(tuple(labels), [0.0] * (len(h.bounds) + 2)), series)
+                _add_into(h.series_of(tuple(labels)), series)
         for (model, provider), totals in state.get("usage", []):
-            _add_into(self.usage.setdefault((model, provider), [0.0] * (len(TOKEN_KINDS) + 1)), totals)
+            _add_into(self._usage_of((model, provider)), totals)
 
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch.ledger import SQLiteLedger
+from llmswitch.ledger import AttemptRecord, SQLiteLedger
 from llmswitch.ledger.forward import HEADER, ROWS, ForwardingLedger, ledger_pair
 from llmswitch.ledger.hub import LedgerHub
 from tests.test_ledger import count, read_all, rec
@@ -44,6 +44,20 @@ def worker(hub: LedgerHub) -> tuple[socket.socket, socket.socket]:
     return hub_end, worker_end
 
 
+def forwarded(sock: socket.socket, records: list[AttemptRecord], batch_rows: int) -> ForwardingLedger:
+    """A ForwardingLedger started on an event loop that appends `records` and ends (the timer is
+    60 s: only full batches, flush() and close() send)."""
+
+    async def run() -> ForwardingLedger:
+        led = ForwardingLedger(sock, batch_rows=batch_rows, flush_interval=60)
+        led.start()
+        for r in records:
+            led.append(r)
+        return led
+
+    return asyncio.run(run())
+
+
 def test_full_batches_and_the_timer_both_reach_the_database(hub: LedgerHub) -> None:
     _, end = worker(hub)
 
@@ -67,14 +81,7 @@ def test_full_batches_and_the_timer_both_reach_the_database(hub: LedgerHub) -> N
 def test_flush_returns_once_rows_are_committed_and_close_ends_the_stream(hub: LedgerHub) -> None:
     _, end = worker(hub)
 
-    async def run() -> ForwardingLedger:
-        led = ForwardingLedger(end, batch_rows=1000, flush_interval=60)
-        led.start()
-        for i in range(10):
-            led.append(rec(i, input_tokens=i, cost_usd=i / 7))
-        return led
-
-    led = asyncio.run(run())
+    led = forwarded(end, [rec(i, input_tokens=i, cost_usd=i / 7) for i in range(10)], batch_rows=1000)
     assert count(db_of(hub)) == 0
     led.flush(timeout=5)
     assert count(db_of(hub)) == 10  # committed when flush returns, not merely sent
@@ -103,14 +110,8 @@ class Status(enum.IntEnum):
 def test_values_marshal_cannot_carry_are_stored_as_their_plain_values(hub: LedgerHub) -> None:
     _, end = worker(hub)
 
-    async def run() -> ForwardingLedger:
-        led = ForwardingLedger(end, batch_rows=2, flush_interval=60)
-        led.start()
-        led.append(rec(0, requested_model=Model("kimi-k2"), http_status=Status.OK))
-        led.append(rec(1))
-        return led
-
-    led = asyncio.run(run())
+    records = [rec(0, requested_model=Model("kimi-k2"), http_status=Status.OK), rec(1)]
+    led = forwarded(end, records, batch_rows=2)
     led.flush(timeout=5)
     rows = read_all(db_of(hub))
     assert [r.request_id for r in rows] == ["req-0", "req-1"]
@@ -123,13 +124,7 @@ def test_a_worker_dying_mid_frame_loses_only_that_frame(
 ) -> None:
     _, end = worker(hub)
 
-    async def run() -> None:
-        led = ForwardingLedger(end, batch_rows=5, flush_interval=60)
-        led.start()
-        for i in range(5):
-            led.append(rec(i))
-
-    asyncio.run(run())
+    forwarded(end, [rec(i) for i in range(5)], batch_rows=5)  # one full batch: sent at once
     assert wait_for_rows(db_of(hub), 5) == 5
     with caplog.at_level(logging.ERROR, logger="llmswitch.ledger"):
         end.sendall(HEADER.pack(ROWS, 1000) + b"\x00" * 10)  # a header, then the process is killed
@@ -141,14 +136,7 @@ def test_a_worker_dying_mid_frame_loses_only_that_frame(
     # The hub goes on serving the others.
     _, end2 = worker(hub)
 
-    async def run2() -> ForwardingLedger:
-        led = ForwardingLedger(end2, batch_rows=3, flush_interval=60)
-        led.start()
-        for i in range(3):
-            led.append(rec(100 + i))
-        return led
-
-    asyncio.run(run2()).close()
+    forwarded(end2, [rec(100 + i) for i in range(3)], batch_rows=3).close()
     assert count(db_of(hub)) == 8
 
 
@@ -180,14 +168,7 @@ def test_a_flush_that_timed_out_does_not_let_the_next_return_early(hub: LedgerHu
     of the next flush, which returns only once its own rows are committed."""
     hub_end, worker_end = ledger_pair()  # the hub does not read yet
 
-    async def run() -> ForwardingLedger:
-        led = ForwardingLedger(worker_end, batch_rows=10_000, flush_interval=60)
-        led.start()
-        for i in range(5):
-            led.append(rec(i))
-        return led
-
-    led = asyncio.run(run())
+    led = forwarded(worker_end, [rec(i) for i in range(5)], batch_rows=10_000)
     with pytest.raises(TimeoutError):
         led.flush(timeout=0.2)
     hub.attach(hub_end, worker=1)  # now it commits those 5 rows and answers the old flush

@@ -25,7 +25,7 @@ import threading
 from collections import deque
 
 from llmswitch.ledger.record import AttemptRecord
-from llmswitch.ledger.rows import coerce_value, row_values
+from llmswitch.ledger.rows import coerced, row_values
 
 log = logging.getLogger("llmswitch.ledger")
 
@@ -51,7 +51,7 @@ def pack_rows(records: list[AttemptRecord]) -> bytes:
     try:
         payload = marshal.dumps(rows)
     except ValueError:  # a value marshal cannot carry: store what SQLite would have stored for it
-        payload = marshal.dumps([tuple(coerce_value(v) for v in row) for row in rows])
+        payload = marshal.dumps([coerced(row) for row in rows])
     return HEADER.pack(ROWS, len(payload)) + payload
 
 
@@ -148,8 +148,7 @@ class ForwardingLedger:
             if len(self._out) + len(frame) > self._max_buffer:
                 self._drop(len(rows), f"{len(self._out)} bytes already wait for the supervisor")
                 return
-            self._out += frame
-            self._out_frames.append((len(frame), len(rows)))
+            self._queue(frame, len(rows))
             self._send()
 
     def _check_hub(self) -> None:
@@ -205,11 +204,8 @@ class ForwardingLedger:
             raise OSError("the supervisor's ledger is gone")
         rows, self._rows = self._rows, []
         if rows:
-            frame = pack_rows(rows)
-            self._out += frame
-            self._out_frames.append((len(frame), len(rows)))
-        self._out += HEADER.pack(FLUSH, 0)
-        self._out_frames.append((HEADER.size, 0))
+            self._queue(pack_rows(rows), len(rows))
+        self._queue(HEADER.pack(FLUSH, 0), 0)
         sock = self._sock
         sock.settimeout(timeout)  # blocking, for this exchange only
         try:
@@ -232,6 +228,10 @@ class ForwardingLedger:
             raise
         finally:
             sock.setblocking(False)
+
+    def _queue(self, frame: bytes, rows: int) -> None:
+        self._out += frame
+        self._out_frames.append((len(frame), rows))
 
     def _consume(self, sent: int) -> None:
         """Drop `sent` bytes from the front of `_out`, counting the rows of frames now fully sent."""

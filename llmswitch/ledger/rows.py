@@ -21,6 +21,11 @@ def values_of(item: AttemptRecord | Row) -> Row:
     return item if isinstance(item, tuple) else row_values(item)
 
 
+def coerced(row: Row) -> Row:
+    """The row with every value as SQLite would store it (`coerce_value`)."""
+    return tuple(coerce_value(v) for v in row)
+
+
 def row_id(record: AttemptRecord | Row, field: str) -> object:
     """`request_id` or `attempt` of a row, for naming it in a log line whatever it holds."""
     if isinstance(record, tuple):

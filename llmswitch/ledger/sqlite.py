@@ -19,7 +19,7 @@ from itertools import chain
 from typing import Protocol
 
 from llmswitch.ledger.record import AttemptRecord
-from llmswitch.ledger.rows import Row, coerce_value, row_id, values_of
+from llmswitch.ledger.rows import Row, coerced, row_id, values_of
 from llmswitch.ledger.schema import ATTEMPT_COLUMNS, migrate
 
 log = logging.getLogger("llmswitch.ledger")
@@ -400,7 +400,7 @@ class SQLiteLedger:
         return True
 
     def _write_coerced(self, conn: sqlite3.Connection, record: AttemptRecord | Row) -> None:
-        values = [coerce_value(v) for v in values_of(record)]
+        values = coerced(values_of(record))
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(self._insert_sql(1), values)
