@@ -34,7 +34,7 @@ from procs import (
     supports_workers,
     tree_rss_mb,
 )
-from report import add_derived, fmt, goals, table, versions
+from report import add_derived, box_ceilings, fmt, goals, table, versions
 from targets import Running, measure, start_target
 
 
@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[dict[str, Any]] = []
     ttfbs: list[dict[str, Any]] = []
     rss: dict[str, Any] = {}
+    ctx.upstream_pid = upstream.pid
     try:
         wait_ready(ctx.upstream_port, "/v1/chat/completions", "json", upstream, 10)
         for name in targets:
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])} (other work on the box adds noise)"
     )
     add_derived(cells, ttfbs)
+    notes += box_ceilings(cells, len(cores))
     checked = goals(cells, ttfbs, rss)
     result = {
         "started": started,

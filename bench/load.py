@@ -27,6 +27,7 @@ class Ctx:
     load_cores: str | None  # wrk, probe, upstream
     w2_cores: str | None
     upstream_port: int = 0
+    upstream_pid: int = 0  # the fixed-answer nginx, whose CPU counts as load
     lua: dict[str, Path] = field(default_factory=dict)
 
 

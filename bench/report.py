@@ -39,6 +39,35 @@ def add_derived(cells: list[dict[str, Any]], ttfbs: list[dict[str, Any]]) -> Non
             }
 
 
+def box_ceilings(cells: list[dict[str, Any]], cores: int) -> list[str]:
+    """What the box allows a target that shares every core with wrk and the upstream (llmswitch-w2).
+
+    Such a target's req/s can be at most cores / (its CPU + the load's CPU per request): the bound on
+    its share of the hop that no change to the target short of cheaper requests can pass. Also says how
+    busy the load side was on the floor's cells (a hop that saturates wrk's core is load-bound).
+    """
+    by = {(x["target"], x["mode"], x["c"]): x for x in cells}
+    lines = []
+    for x in cells:
+        if x["mode"] != "json" or x["c"] < 16 or not x.get("load_cpu_us_per_req"):
+            continue
+        if x["target"] == "floor":
+            busy = x["rps"] * x["load_cpu_us_per_req"] / 1e6
+            lines.append(f"floor json c={x['c']}: wrk + upstream used {busy:.2f} of their core")
+        floor = by.get(("floor", "json", x["c"]))
+        if x["target"] != "llmswitch-w2" or not floor or not x.get("cpu_us_per_req"):
+            continue
+        per_request = x["cpu_us_per_req"] + x["load_cpu_us_per_req"]
+        ceiling = cores * 1e6 / per_request
+        x["box_ceiling_share"] = round(ceiling / floor["rps"], 3)
+        lines.append(
+            f"llmswitch-w2 json c={x['c']}: {x['cpu_us_per_req']} µs gateway + {x['load_cpu_us_per_req']} µs "
+            f"wrk and upstream per request → at most {ceiling:,.0f} req/s on {cores} cores, "
+            f"{x['box_ceiling_share']:.3f} of the hop (measured {x['vs_floor']['rps']})"
+        )
+    return lines
+
+
 def fmt(v: float | None, spec: str = ".3f") -> str:
     return "-" if v is None else format(v, spec)
 

@@ -12,7 +12,17 @@ from typing import Any
 from configs import floor_conf, litellm_conf, llmswitch_conf
 from fixtures import MODES
 from load import Ctx, probe, run_cell, run_wrk, wait_ready
-from procs import Proc, RssSampler, ensure_litellm, free_port, llmswitch_exe, nginx, tree_cpu_s, tree_rss_mb
+from procs import (
+    Proc,
+    RssSampler,
+    children_cpu_s,
+    ensure_litellm,
+    free_port,
+    llmswitch_exe,
+    nginx,
+    tree_cpu_s,
+    tree_rss_mb,
+)
 
 
 @dataclass
@@ -81,13 +91,17 @@ def measure(
         for mode in MODES:
             for c in ctx.concurrency:
                 cpu, main = tree_cpu_s(run.proc.pid), tree_cpu_s(run.proc.pid, main_threads=True)
+                load = load_cpu_s(run, ctx)
                 cell = run_cell(ctx, url + run.paths[mode], mode, c, ctx.duration, slices)
                 settle(run.proc.pid)  # requests wrk gave up on are still being served: count them here
                 cpu = tree_cpu_s(run.proc.pid) - cpu
                 main = tree_cpu_s(run.proc.pid, main_threads=True) - main
+                load = load_cpu_s(run, ctx) - load
                 n = cell["requests"]
                 cell["cpu_us_per_req"] = round(cpu / n * 1e6, 1) if n else None
                 cell["main_thread_cpu_us_per_req"] = round(main / n * 1e6, 1) if n else None
+                # wrk and the upstream: what the target's requests cost the rest of the box
+                cell["load_cpu_us_per_req"] = round(load / n * 1e6, 1) if n else None
                 cell["rss_mb_after"] = tree_rss_mb(run.proc.pid)
                 served += cell["requests"]
                 cells.append({"target": run.name, "mode": mode, "c": c, **cell})
@@ -95,7 +109,8 @@ def measure(
                     f"  {run.name:13} {mode:6} c={c:<3} {cell['rps']:>10.1f} req/s  "
                     f"p50 {cell['p50_ms']:.3f} ms  p99 {cell['p99_ms']:.3f} ms  "
                     f"CPU {cell['cpu_us_per_req']} µs/req "
-                    f"(main threads {cell['main_thread_cpu_us_per_req']})  errors {cell['errors']}",
+                    f"(main threads {cell['main_thread_cpu_us_per_req']}; wrk + upstream "
+                    f"{cell['load_cpu_us_per_req']})  errors {cell['errors']}",
                     flush=True,
                 )
     rss["load"], rss["pss_load"] = sampler.peak, sampler.peak_pss
@@ -107,6 +122,12 @@ def measure(
     if not run.proc.alive():
         raise RuntimeError(f"{run.name} died during the run:\n{run.proc.tail()}")
     return cells, ttfb, rss
+
+
+def load_cpu_s(run: Running, ctx: Ctx) -> float:
+    """CPU seconds so far of the load side: finished wrk runs, and the upstream unless it is the target."""
+    upstream = 0.0 if run.proc.pid == ctx.upstream_pid else tree_cpu_s(ctx.upstream_pid)
+    return children_cpu_s() + upstream
 
 
 def settle(pid: int, timeout: float = 30.0) -> None:
