@@ -137,6 +137,10 @@ def build_parser(full: bool = True) -> argparse.ArgumentParser:
     from llmswitch.advisor.cli import register as register_advise
 
     register_advise(sub)
+
+    from llmswitch.dashboard.cli import register as register_rankings
+
+    register_rankings(sub)
     return p
 
 

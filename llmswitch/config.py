@@ -116,6 +116,7 @@ class ClientKey(_Strict):
     id: str
     key: str | None = None  # plain key, typically `${ENV_VAR}`
     sha256: str | None = None  # hex digest of the key, for configs that must not hold it
+    admin: bool = False  # may see every key's figures (`/dashboard`)
 
     @model_validator(mode="after")
     def _one_secret(self) -> ClientKey:

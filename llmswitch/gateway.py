@@ -57,6 +57,7 @@ class Gateway:
         self.metrics = Metrics()
         self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
+        self._admin_keys = frozenset(k.id for k in config.auth.keys if k.admin)
         # Valid credentials only → key id: tokens (as x-api-key or parsed from Authorization), and whole
         # Authorization header values.
         self._known_tokens: dict[bytes, str] = {}
@@ -185,6 +186,9 @@ class Gateway:
             conn.respond(200, [], self._anthropic_models_body if anthropic else self._models_body)
         elif path == b"/metrics":
             conn.respond(200, [], self.export_metrics(), b"text/plain; version=0.0.4; charset=utf-8")
+        elif path in (b"/dashboard", b"/dashboard.json"):
+            self._require_admin(req)
+            return self.dashboard(req, conn, path == b"/dashboard.json")
         else:
             err = GatewayError(
                 404, f"no route for {req.method.decode()} {req.path.decode('latin-1')}", "not_found"
@@ -237,6 +241,29 @@ class Gateway:
                 "invalid_api_key",
             )
         return key_id
+
+    def _require_admin(self, req: Request) -> None:
+        """Keys marked `admin` may see every key's figures; with no keys configured, anyone may."""
+        if not self.keys.enabled:
+            return
+        from llmswitch.dashboard.serve import CHALLENGE, presented_key
+
+        token = presented_key(req.headers.get(b"authorization"), req.headers.get(b"x-api-key"))
+        key_id = self.keys.identify(token) if token else None
+        if key_id is None:
+            message = "an admin key is required (as the password of Basic auth, or a bearer token)"
+            raise GatewayError(401, message, "invalid_api_key", headers=[CHALLENGE])
+        if key_id not in self._admin_keys:
+            raise GatewayError(403, f"key {key_id!r} is not an admin key", "permission_denied")
+
+    async def dashboard(self, req: Request, conn: ClientConnection, as_json: bool) -> None:
+        """`GET /dashboard`: the rankings page; `/dashboard.json`: its data (`?since=7d&baseline=gpt-4.1`)."""
+        from llmswitch.dashboard.serve import dashboard_response
+
+        body, content_type = await self.executor.loop.run_in_executor(
+            None, dashboard_response, self.config, as_json, req.query
+        )
+        conn.respond(200, [("cache-control", "no-store")], body, content_type)
 
     async def feedback(self, req: Request, conn: ClientConnection) -> None:
         """`POST /v1/feedback {"request_id", "score": 0..1, "comment"?}`: how good an answer was, for

@@ -79,13 +79,13 @@ def usage_report(path_or_url: str, *, since_seconds: float | None, by: str = "mo
     if by not in _GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
     expr, join = _GROUPINGS[by]
-    with _open_readonly(_resolve_path(path_or_url)) as conn:
+    with open_readonly(resolve_path(path_or_url)) as conn:
         return [_row(by, r) for r in _query(conn, expr, join, since_seconds)]
 
 
 def usage_total(path_or_url: str, *, since_seconds: float | None) -> UsageRow:
     """The same metrics over all attempts in the window (a request is counted once)."""
-    with _open_readonly(_resolve_path(path_or_url)) as conn:
+    with open_readonly(resolve_path(path_or_url)) as conn:
         rows = _query(conn, "NULL", "", since_seconds)
     if not rows:
         empty: UsageRow = dict.fromkeys(METRICS[:5], 0)
@@ -142,12 +142,12 @@ def format_cost(cost: float | None) -> str:
 # -- internals ---------------------------------------------------------------------------------
 
 
-def _resolve_path(path_or_url: str) -> str:
+def resolve_path(path_or_url: str) -> str:
     return sqlite_path_from_url(path_or_url) if "://" in path_or_url else path_or_url
 
 
 @contextmanager
-def _open_readonly(path: str) -> Iterator[sqlite3.Connection]:
+def open_readonly(path: str) -> Iterator[sqlite3.Connection]:
     if not os.path.isfile(path):
         raise LedgerNotFound(path)
     uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri percent-encodes '?', '#', '%'
@@ -234,7 +234,7 @@ def deployment_totals(
 ) -> dict[tuple[str, str], tuple[float, int]]:
     """(provider, upstream model) → (cost USD, input + output tokens) over the window's priced attempts."""
     since = time.time() - since_seconds if since_seconds is not None else 0.0
-    with _open_readonly(_resolve_path(path_or_url)) as conn:
+    with open_readonly(resolve_path(path_or_url)) as conn:
         rows = conn.execute(
             "SELECT provider, upstream_model, SUM(cost_usd),"
             " SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))"
