@@ -117,6 +117,7 @@ class ClientKey(_Strict):
     key: str | None = None  # plain key, typically `${ENV_VAR}`
     sha256: str | None = None  # hex digest of the key, for configs that must not hold it
     admin: bool = False  # may see every key's figures (`/dashboard`)
+    policy: str | None = None  # a name under `policies`: where this key's requests may go
 
     @model_validator(mode="after")
     def _one_secret(self) -> ClientKey:
@@ -125,6 +126,23 @@ class ClientKey(_Strict):
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
             raise ValueError(f"auth key {self.id!r}: sha256 must be 64 hex digits")
         return self
+
+
+class PriceLimit(_Strict):
+    """USD per million tokens, list price: a deployment above either is not allowed."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class PolicyConfig(_Strict):
+    """Where a key's requests may be served. Every rule set must hold; a request that no deployment
+    may serve is refused (403 `policy_violation`), never sent."""
+
+    regions: list[str] | None = None  # provider jurisdictions (providers.*.region), e.g. [US, EU]
+    open_weights: bool = False  # only models whose weights are public (model catalog; self-hosted counts)
+    self_hosted: bool = False  # only providers on your hardware: an `engine`, or `self_hosted` deployments
+    max_price: PriceLimit | None = None
 
 
 class AuthConfig(_Strict):
@@ -191,9 +209,16 @@ class Config(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    policies: dict[str, PolicyConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
+        for key in self.auth.keys:
+            if key.policy is not None and key.policy not in self.policies:
+                raise ValueError(
+                    f"auth.keys[{key.id!r}].policy: unknown policy {key.policy!r}"
+                    f" (configured: {', '.join(sorted(self.policies)) or 'none'})"
+                )
         for name, model in self.models.items():
             for i, dep in enumerate(model.deployments):
                 if dep.provider not in self.providers:

@@ -35,7 +35,8 @@ from llmswitch.routing.plan import ModelRoute, expand
 from llmswitch.translate import count_tokens_estimate, exchange_for
 
 if TYPE_CHECKING:
-    from llmswitch.routing.auto import Strategy
+    from llmswitch.policy.rules import PolicyView
+    from llmswitch.routing.auto import RouterModel, Strategy
 
 log = logging.getLogger("llmswitch")
 
@@ -67,6 +68,7 @@ class Gateway:
         self.pools: dict[str, ConnectionPool] = {}
         self.routes: dict[str, ModelRoute] = {}
         self.auto: dict[str, tuple[Strategy, AutoRouteConfig]] = {}  # `auto` models (their imports are lazy)
+        self._key_policy: dict[str, PolicyView] = {}  # key id → its policy's routes (policy/rules.py)
         self.executor = Executor(
             config.routing,
             ledger,
@@ -129,12 +131,14 @@ class Gateway:
         fallbacks = {name: list(m.fallbacks) for name, m in cfg.models.items()}
         for name, m in cfg.models.items():
             if m.route is not None:  # an `auto` model: a strategy over other models, loaded once here
-                from llmswitch.routing.auto import build_strategy, load_router_model
+                from llmswitch.routing.auto import build_strategy
 
-                self.auto[name] = (build_strategy(m.route, load_router_model(m.route.model_file)), m.route)
+                self.auto[name] = (build_strategy(m.route, _router_model(m.route)), m.route)
             else:
                 self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
         self._model_names = frozenset(self.routes) | frozenset(self.auto)
+        if cfg.policies:
+            self._build_policies()
         created = int(self.started)
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
         names = list(cfg.models)
@@ -157,6 +161,18 @@ class Gateway:
                 ],
             }
         )
+
+    def _build_policies(self) -> None:
+        from llmswitch.catalog import default_catalog
+        from llmswitch.policy.rules import build_views
+
+        cfg = self.config
+        autos = {name: route_cfg for name, (_, route_cfg) in self.auto.items()}
+        views = build_views(cfg, self.routes, autos, _router_model, default_catalog().is_open_weights)
+        self._key_policy = {k.id: views[k.policy] for k in cfg.auth.keys if k.policy is not None}
+        for view in views.values():
+            for why in view.refusals.values():
+                log.info("%s", why)
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -335,7 +351,15 @@ class Gateway:
             key_id = self.authenticate(req)
             call = chat_call(req, key_id) if surface == "openai" else messages_call(req, key_id)
             loop = self.executor.loop
-            auto = self.auto.get(call.model)
+            routes, autos = self.routes, self.auto
+            if self._key_policy and key_id is not None:
+                view = self._key_policy.get(key_id)
+                if view is not None:
+                    routes, autos = view.routes, view.auto
+                    refused = view.refusals.get(call.model)
+                    if refused is not None:  # never sent: no deployment of this model is allowed
+                        raise GatewayError(403, refused, "policy_violation", param="model")
+            auto = autos.get(call.model)
             done = partial(self._served, req, conn, surface, call)
             if auto is not None:
                 from llmswitch.routing.auto_serve import decide_now, min_quality, serve_auto
@@ -345,12 +369,12 @@ class Gateway:
                 target = route_cfg.target if asked is None else asked
                 chosen = decide_now(call, strategy, target)
                 if chosen is not None:  # predictive: on to the chosen model like a plain request
-                    self.executor.start(call, self.routes[chosen].plan(loop.time()), conn, done)
+                    self.executor.start(call, routes[chosen].plan(loop.time()), conn, done)
                     return DEFERRED
-                work = serve_auto(call, strategy, self.routes, self.executor, conn, loop.time(), target)
+                work = serve_auto(call, strategy, routes, self.executor, conn, loop.time(), target)
                 self.executor.spawn(work, conn, done)
                 return DEFERRED
-            route = self.routes.get(call.model)
+            route = routes.get(call.model)
             if route is None:
                 raise GatewayError(
                     404,
@@ -428,3 +452,16 @@ def _fresh(surface: str, api: str) -> Exchange:
     exchange = exchange_for(surface, api)
     assert exchange is not None
     return exchange
+
+
+def _router_model(route: AutoRouteConfig) -> RouterModel:
+    """Loaded once per file, however many `auto` models and policies use it."""
+    model = _router_models.get(route.model_file)
+    if model is None:
+        from llmswitch.routing.auto import load_router_model
+
+        model = _router_models[route.model_file] = load_router_model(route.model_file)
+    return model
+
+
+_router_models: dict[str | None, RouterModel] = {}

@@ -9,8 +9,9 @@ from typing import Any
 
 from llmswitch.config import Config
 from llmswitch.dashboard.rankings import RankingOptions, rankings
+from llmswitch.policy.rules import self_hosted_providers
 
-__all__ = ["options_from", "register", "self_hosted_providers"]
+__all__ = ["options_from", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -28,14 +29,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
     return p
-
-
-def self_hosted_providers(config: Config) -> frozenset[str]:
-    """Providers on the user's own hardware: an engine llmswitch runs, or rented GPUs priced by the hour."""
-    own = {name for name, p in config.providers.items() if p.engine is not None}
-    for model in config.models.values():
-        own.update(d.provider for d in model.deployments if d.self_hosted is not None)
-    return frozenset(own)
 
 
 def options_from(config: Config, since_seconds: float, baseline: str | None) -> RankingOptions:
