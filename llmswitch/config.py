@@ -112,12 +112,19 @@ class ModelConfig(_Strict):
         return self
 
 
+class BudgetConfig(_Strict):
+    usd: float = Field(gt=0)
+    period: Literal["day", "week", "month", "total"] = "month"  # calendar periods, UTC
+
+
 class ClientKey(_Strict):
     id: str
     key: str | None = None  # plain key, typically `${ENV_VAR}`
     sha256: str | None = None  # hex digest of the key, for configs that must not hold it
     admin: bool = False  # may see every key's figures (`/dashboard`)
     policy: str | None = None  # a name under `policies`: where this key's requests may go
+    budget: BudgetConfig | None = None  # spend limit: past it, requests get 429 until the period ends
+    rpm: int | None = Field(default=None, ge=1)  # requests per minute (sliding window)
 
     @model_validator(mode="after")
     def _one_secret(self) -> ClientKey:

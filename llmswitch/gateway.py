@@ -35,6 +35,7 @@ from llmswitch.routing.plan import ModelRoute, expand
 from llmswitch.translate import count_tokens_estimate, exchange_for
 
 if TYPE_CHECKING:
+    from llmswitch.policy.limits import KeyLimits
     from llmswitch.policy.rules import PolicyView
     from llmswitch.routing.auto import RouterModel, Strategy
 
@@ -55,6 +56,11 @@ class Gateway:
     ) -> None:
         self.config = config
         self.ledger = ledger
+        self._limits = _key_limits(config)
+        if self._limits is not None and self._limits.budgets:
+            from llmswitch.policy.limits import SpendTap
+
+            ledger = SpendTap(ledger, self._limits)  # every recorded cost counts towards its key's budget
         self.metrics = Metrics()
         self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
@@ -349,6 +355,8 @@ class Gateway:
         call: Call | None = None
         try:
             key_id = self.authenticate(req)
+            if self._limits is not None and key_id is not None:
+                self._limits.admit(key_id)  # 429 over a budget or a rate
             call = chat_call(req, key_id) if surface == "openai" else messages_call(req, key_id)
             loop = self.executor.loop
             routes, autos = self.routes, self.auto
@@ -452,6 +460,21 @@ def _fresh(surface: str, api: str) -> Exchange:
     exchange = exchange_for(surface, api)
     assert exchange is not None
     return exchange
+
+
+def _key_limits(config: Config) -> KeyLimits | None:
+    """Budgets and rates of the keys that have any; None (nothing to check per request) otherwise."""
+    keys = config.auth.keys
+    if not any(k.budget is not None or k.rpm is not None for k in keys):
+        return None
+    from llmswitch.ledger.sqlite import sqlite_path_from_url
+    from llmswitch.policy.limits import KeyLimits
+
+    try:
+        path: str | None = sqlite_path_from_url(config.storage.url)
+    except ValueError:
+        path = None
+    return KeyLimits(keys, path)
 
 
 def _router_model(route: AutoRouteConfig) -> RouterModel:
