@@ -56,15 +56,17 @@ class Gateway:
     ) -> None:
         self.config = config
         self.ledger = ledger
-        self._limits = _key_limits(config)
-        if self._limits is not None and self._limits.budgets:
-            from llmswitch.policy.limits import SpendTap
+        self._limits: KeyLimits | None = None
+        if any(k.budget is not None or k.rpm is not None for k in config.auth.keys):
+            from llmswitch.policy.limits import SpendTap, key_limits
 
-            ledger = SpendTap(ledger, self._limits)  # every recorded cost counts towards its key's budget
+            self._limits = key_limits(config)
+            if self._limits.budgets:
+                ledger = SpendTap(ledger, self._limits)  # every recorded cost counts towards its key's budget
         self.metrics = Metrics()
         self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
-        self._admin_keys = frozenset(k.id for k in config.auth.keys if k.admin)
+        self.admin_keys = frozenset(k.id for k in config.auth.keys if k.admin)
         # Valid credentials only → key id: tokens (as x-api-key or parsed from Authorization), and whole
         # Authorization header values.
         self._known_tokens: dict[bytes, str] = {}
@@ -144,7 +146,10 @@ class Gateway:
                 self.routes[name] = ModelRoute(name, expand(name, own, fallbacks))
         self._model_names = frozenset(self.routes) | frozenset(self.auto)
         if cfg.policies:
-            self._build_policies()
+            from llmswitch.policy.rules import key_views
+
+            autos = {name: route_cfg for name, (_, route_cfg) in self.auto.items()}
+            self._key_policy = key_views(cfg, self.routes, autos, _router_model)
         created = int(self.started)
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
         names = list(cfg.models)
@@ -167,18 +172,6 @@ class Gateway:
                 ],
             }
         )
-
-    def _build_policies(self) -> None:
-        from llmswitch.catalog import default_catalog
-        from llmswitch.policy.rules import build_views
-
-        cfg = self.config
-        autos = {name: route_cfg for name, (_, route_cfg) in self.auto.items()}
-        views = build_views(cfg, self.routes, autos, _router_model, default_catalog().is_open_weights)
-        self._key_policy = {k.id: views[k.policy] for k in cfg.auth.keys if k.policy is not None}
-        for view in views.values():
-            for why in view.refusals.values():
-                log.info("%s", why)
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -209,8 +202,9 @@ class Gateway:
         elif path == b"/metrics":
             conn.respond(200, [], self.export_metrics(), b"text/plain; version=0.0.4; charset=utf-8")
         elif path in (b"/dashboard", b"/dashboard.json"):
-            self._require_admin(req)
-            return self.dashboard(req, conn, path == b"/dashboard.json")
+            from llmswitch.dashboard.serve import serve_dashboard
+
+            return serve_dashboard(self, req, conn, path == b"/dashboard.json")
         else:
             err = GatewayError(
                 404, f"no route for {req.method.decode()} {req.path.decode('latin-1')}", "not_found"
@@ -263,29 +257,6 @@ class Gateway:
                 "invalid_api_key",
             )
         return key_id
-
-    def _require_admin(self, req: Request) -> None:
-        """Keys marked `admin` may see every key's figures; with no keys configured, anyone may."""
-        if not self.keys.enabled:
-            return
-        from llmswitch.dashboard.serve import CHALLENGE, presented_key
-
-        token = presented_key(req.headers.get(b"authorization"), req.headers.get(b"x-api-key"))
-        key_id = self.keys.identify(token) if token else None
-        if key_id is None:
-            message = "an admin key is required (as the password of Basic auth, or a bearer token)"
-            raise GatewayError(401, message, "invalid_api_key", headers=[CHALLENGE])
-        if key_id not in self._admin_keys:
-            raise GatewayError(403, f"key {key_id!r} is not an admin key", "permission_denied")
-
-    async def dashboard(self, req: Request, conn: ClientConnection, as_json: bool) -> None:
-        """`GET /dashboard`: the rankings page; `/dashboard.json`: its data (`?since=7d&baseline=gpt-4.1`)."""
-        from llmswitch.dashboard.serve import dashboard_response
-
-        body, content_type = await self.executor.loop.run_in_executor(
-            None, dashboard_response, self.config, as_json, req.query
-        )
-        conn.respond(200, [("cache-control", "no-store")], body, content_type)
 
     async def feedback(self, req: Request, conn: ClientConnection) -> None:
         """`POST /v1/feedback {"request_id", "score": 0..1, "comment"?}`: how good an answer was, for
@@ -460,21 +431,6 @@ def _fresh(surface: str, api: str) -> Exchange:
     exchange = exchange_for(surface, api)
     assert exchange is not None
     return exchange
-
-
-def _key_limits(config: Config) -> KeyLimits | None:
-    """Budgets and rates of the keys that have any; None (nothing to check per request) otherwise."""
-    keys = config.auth.keys
-    if not any(k.budget is not None or k.rpm is not None for k in keys):
-        return None
-    from llmswitch.ledger.sqlite import sqlite_path_from_url
-    from llmswitch.policy.limits import KeyLimits
-
-    try:
-        path: str | None = sqlite_path_from_url(config.storage.url)
-    except ValueError:
-        path = None
-    return KeyLimits(keys, path)
 
 
 def _router_model(route: AutoRouteConfig) -> RouterModel:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import orjson
@@ -20,10 +22,40 @@ from llmswitch.dashboard.page import render_page
 from llmswitch.dashboard.rankings import rankings
 from llmswitch.policy.auth import bearer_token
 
-__all__ = ["CHALLENGE", "dashboard_response", "presented_key"]
+if TYPE_CHECKING:
+    from llmswitch.api.server import ClientConnection, Request
+    from llmswitch.gateway import Gateway
+
+__all__ = ["CHALLENGE", "dashboard_response", "presented_key", "serve_dashboard"]
 
 CHALLENGE = ("www-authenticate", 'Basic realm="llmswitch dashboard", charset="UTF-8"')
 _MAX_SINCE = 366 * 86_400.0
+
+
+def serve_dashboard(gateway: Gateway, req: Request, conn: ClientConnection, as_json: bool) -> Awaitable[None]:
+    """Checks the key now (401 / 403), then answers from an executor thread."""
+    require_admin(gateway, req)
+    return _answer(gateway, req, conn, as_json)
+
+
+def require_admin(gateway: Gateway, req: Request) -> None:
+    """Keys marked `admin` may see every key's figures; with no keys configured, anyone may."""
+    if not gateway.keys.enabled:
+        return
+    token = presented_key(req.headers.get(b"authorization"), req.headers.get(b"x-api-key"))
+    key_id = gateway.keys.identify(token) if token else None
+    if key_id is None:
+        message = "an admin key is required (as the password of Basic auth, or a bearer token)"
+        raise GatewayError(401, message, "invalid_api_key", headers=[CHALLENGE])
+    if key_id not in gateway.admin_keys:
+        raise GatewayError(403, f"key {key_id!r} is not an admin key", "permission_denied")
+
+
+async def _answer(gateway: Gateway, req: Request, conn: ClientConnection, as_json: bool) -> None:
+    body, content_type = await gateway.executor.loop.run_in_executor(
+        None, dashboard_response, gateway.config, as_json, req.query
+    )
+    conn.respond(200, [("cache-control", "no-store")], body, content_type)
 
 
 def presented_key(authorization: bytes | None, x_api_key: bytes | None) -> bytes | None:

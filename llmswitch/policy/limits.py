@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from llmswitch.api.errors import GatewayError
-from llmswitch.config import ClientKey
+from llmswitch.config import ClientKey, Config
 
 if TYPE_CHECKING:
     from llmswitch.ledger.record import AttemptRecord
     from llmswitch.ledger.sqlite import Ledger
 
-__all__ = ["KeyLimits", "SpendTap", "period_start"]
+__all__ = ["KeyLimits", "SpendTap", "key_limits", "period_start"]
 
 _WINDOW = 60.0  # seconds: `rpm` is a sliding minute
 
@@ -137,6 +137,17 @@ class SpendTap:
     @property
     def pending(self) -> int:
         return self.inner.pending
+
+
+def key_limits(config: Config) -> KeyLimits:
+    """The limits of the configured keys, spend so far read from the config's SQLite ledger."""
+    from llmswitch.ledger.sqlite import sqlite_path_from_url
+
+    try:
+        path: str | None = sqlite_path_from_url(config.storage.url)
+    except ValueError:
+        path = None
+    return KeyLimits(config.auth.keys, path)
 
 
 def _spent_in_ledger(path: str, key_id: str, since: float) -> float:

@@ -7,6 +7,7 @@ policy costs one dict lookup, and a request no deployment may serve is refused b
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from llmswitch.routing.auto import RouterModel, Strategy
     from llmswitch.routing.auto.config import AutoRouteConfig
 
-__all__ = ["Facts", "PolicyView", "build_views", "refusal", "self_hosted_providers"]
+__all__ = ["Facts", "PolicyView", "build_views", "key_views", "refusal", "self_hosted_providers"]
+
+log = logging.getLogger("llmswitch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,22 @@ def refusal(policy: PolicyConfig, f: Facts) -> str | None:
                 f" ${limit.input:g} / ${limit.output:g}"
             )
     return None
+
+
+def key_views(
+    config: Config,
+    routes: dict[str, ModelRoute],
+    auto_routes: dict[str, AutoRouteConfig],
+    router_model: Callable[[AutoRouteConfig], RouterModel],
+) -> dict[str, PolicyView]:
+    """Key id → the view of its policy (keys without a policy are left out); logs every refusal."""
+    from llmswitch.catalog import default_catalog
+
+    views = build_views(config, routes, auto_routes, router_model, default_catalog().is_open_weights)
+    for view in views.values():
+        for why in view.refusals.values():
+            log.info("%s", why)
+    return {k.id: views[k.policy] for k in config.auth.keys if k.policy is not None}
 
 
 def build_views(
