@@ -37,6 +37,7 @@ from llmswitch.translate import count_tokens_estimate, exchange_for
 if TYPE_CHECKING:
     from llmswitch.policy.limits import KeyLimits
     from llmswitch.policy.rules import PolicyView
+    from llmswitch.policy.shared import SharedLimits
     from llmswitch.routing.auto import RouterModel, Strategy
 
 log = logging.getLogger("llmswitch")
@@ -57,12 +58,17 @@ class Gateway:
         self.config = config
         self.ledger = ledger
         self._limits: KeyLimits | None = None
+        self._shared_limits: SharedLimits | None = None
         if any(k.budget is not None or k.rpm is not None for k in config.auth.keys):
             from llmswitch.policy.limits import SpendTap, key_limits
 
             self._limits = key_limits(config)
             if self._limits.budgets:
                 ledger = SpendTap(ledger, self._limits)  # every recorded cost counts towards its key's budget
+            if config.storage.redis_url:
+                from llmswitch.policy.shared import SharedLimits
+
+                self._shared_limits = SharedLimits(self._limits, config.storage.redis_url)
         self.metrics = Metrics()
         self.export_metrics: Callable[[], bytes] = self.metrics.exposition  # all workers' sum with --workers
         self.keys = KeyStore(config.auth.keys)
@@ -98,6 +104,8 @@ class Gateway:
         `engine_urls`: the address of each provider whose `engine` the runner started."""
         cfg = self.config
         self.executor.loop = loop
+        if self._shared_limits is not None:
+            self._shared_limits.start()
         engine_urls = engine_urls or {}
         for name, p in cfg.providers.items():
             self.pools[name] = ConnectionPool(loop, engine_urls.get(name, p.base_url))
@@ -174,6 +182,8 @@ class Gateway:
         )
 
     def close(self) -> None:
+        if self._shared_limits is not None:
+            self._shared_limits.stop()
         for pool in self.pools.values():
             pool.close()
 

@@ -1,11 +1,14 @@
 """Per-key budgets (USD per day, week, month or in total) and request rates (requests per minute).
 
-Both are kept in this process. Spend starts from the ledger (the key's cost so far in the current
-period, read once at start-up) and grows with every attempt the ledger records for the key, whatever
-path served it: `SpendTap` sits in front of the ledger and counts each record's cost as it is appended.
-A key over its budget or its rate gets 429 before anything is sent. With `--workers N` each worker
-keeps its own counts (a key could spend up to N budgets' worth before all of them notice; its rate is
-per worker); shared limits across processes and replicas are Redis's job, not built yet.
+Spend starts from the ledger (the key's cost so far in the current period, read once at start-up) and
+grows with every attempt the ledger records for the key, whatever path served it: `SpendTap` sits in
+front of the ledger and counts each record's cost as it is appended. A key over its budget or its rate
+gets 429 before anything is sent.
+
+Counts are kept in this process, so admission never waits on the network. With `storage.redis_url`,
+`shared.py` adds up every process's counts in Redis twice a second and hands the totals back here
+(`shared` fields): workers and replicas then enforce one budget and one rate between them, give or
+take half a second of traffic. Without Redis each process counts alone.
 """
 
 from __future__ import annotations
@@ -42,18 +45,39 @@ def period_start(period: str, now: float) -> float:
     return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)))
 
 
+_STALE = 5.0  # seconds after which a shared rate estimate is not trusted (Redis unreachable)
+
+
 @dataclass(slots=True)
 class _Budget:
     usd: float
     period: str
     start: float = 0.0  # the current period's start
-    spent: float = 0.0  # in the current period
+    spent: float = 0.0  # by this process in the current period (plus the ledger's figure at start-up)
+    seed: float = 0.0  # the ledger's figure at start-up
+    # From the last Redis sync: (period start, every process's total, this process's `spent` then).
+    shared: tuple[float, float, float] | None = None
+
+    def total(self) -> float:
+        s = self.shared
+        if s is not None and s[0] == self.start:
+            return s[1] + (self.spent - s[2])
+        return self.spent
 
 
 @dataclass(slots=True)
 class _Rate:
     rpm: int
     admitted: deque[float] = field(default_factory=deque)  # times of the last `rpm` admitted requests
+    count: int = 0  # admitted by this process, ever
+    # From the last Redis sync: (time, every process's requests in the last minute, `count` then).
+    shared: tuple[float, float, int] | None = None
+
+    def total(self, now: float) -> float:
+        s = self.shared
+        if s is not None and now - s[0] < _STALE:
+            return s[1] + (self.count - s[2])
+        return 0.0
 
 
 class KeyLimits:
@@ -65,7 +89,8 @@ class KeyLimits:
         self._rates = {k.id: _Rate(k.rpm) for k in keys if k.rpm is not None}
         for key_id, budget in self._budgets.items():
             budget.start = period_start(budget.period, now)
-            budget.spent = _spent_in_ledger(ledger_path, key_id, budget.start) if ledger_path else 0.0
+            budget.seed = _spent_in_ledger(ledger_path, key_id, budget.start) if ledger_path else 0.0
+            budget.spent = budget.seed
 
     @property
     def budgets(self) -> bool:
@@ -76,16 +101,17 @@ class KeyLimits:
         budget = self._budgets.get(key_id)
         if budget is not None:
             self._roll(budget, now)
-            if budget.spent >= budget.usd:
-                spent = f"${budget.spent:.4f} of its ${budget.usd:g} {budget.period} budget"
+            total = budget.total()
+            if total >= budget.usd:
+                spent = f"${total:.4f} of its ${budget.usd:g} {budget.period} budget"
                 raise GatewayError(429, f"key {key_id!r} has spent {spent}", "budget_exceeded")
         rate = self._rates.get(key_id)
         if rate is not None:
             admitted = rate.admitted
             while admitted and admitted[0] <= now - _WINDOW:
                 admitted.popleft()
-            if len(admitted) >= rate.rpm:
-                wait = max(1, round(admitted[0] + _WINDOW - now + 0.5))
+            if len(admitted) >= rate.rpm or rate.total(now) >= rate.rpm:
+                wait = max(1, round(admitted[0] + _WINDOW - now + 0.5)) if admitted else 1
                 raise GatewayError(
                     429,
                     f"key {key_id!r} is limited to {rate.rpm} requests per minute",
@@ -93,6 +119,7 @@ class KeyLimits:
                     headers=[("retry-after", str(wait))],
                 )
             admitted.append(now)
+            rate.count += 1
 
     def spend(self, key_id: str | None, usd: float | None, ts: float) -> None:
         if key_id is None or not usd:
@@ -105,13 +132,21 @@ class KeyLimits:
 
     def spent(self, key_id: str) -> float | None:
         budget = self._budgets.get(key_id)
-        return None if budget is None else budget.spent
+        return None if budget is None else budget.total()
+
+    @property
+    def budget_states(self) -> dict[str, _Budget]:
+        return self._budgets
+
+    @property
+    def rate_states(self) -> dict[str, _Rate]:
+        return self._rates
 
     @staticmethod
     def _roll(budget: _Budget, now: float) -> None:
         start = period_start(budget.period, now)
         if start > budget.start:
-            budget.start, budget.spent = start, 0.0
+            budget.start, budget.spent, budget.seed = start, 0.0, 0.0
 
 
 class SpendTap:
