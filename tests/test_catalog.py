@@ -35,6 +35,9 @@ def cat() -> Catalog:
         (["gpt-4.1", "openai/gpt-4.1", "GPT-4.1"], "gpt-4.1"),
         (["MiniMax-M2", "minimax-m2", "minimax/minimax-m2"], "MiniMax-M2"),
         (["kimi-k2.5", "accounts/fireworks/models/kimi-k2p5", "moonshotai/Kimi-K2.5"], "kimi-k2.5"),
+        # self-hosted engines name models by their files: quantisation and format are packaging
+        (["qwen3-8b", "Qwen3-8B-Q4_K_M.gguf", "Qwen/Qwen3-8B-AWQ", "qwen3-8b-iq4_xs"], "qwen3-8b"),
+        (["smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1"], "smollm2-135m-instruct"),
     ],
 )
 def test_tolerant_lookup(cat: Catalog, spellings: list[str], canonical: str) -> None:

@@ -12,8 +12,10 @@ import re
 __all__ = ["catalog_key", "org_of", "relaxed_keys"]
 
 _FIREWORKS_VERSION = re.compile(r"(?<=\d)p(?=\d)")  # Fireworks spells 4.6 as 4p6
-# Packaging of one set of weights, not another model: precision, Together's throughput tier.
-_PACKAGING = re.compile(r"-(instruct|fp8|tput)$")
+# Packaging of one set of weights, not another model: precision, Together's throughput tier, and the
+# file formats and quantisations self-hosted engines name their models by (`SmolLM2-135M-Instruct.Q4_1`,
+# `Qwen2.5-7B-Instruct-Q4_K_M.gguf`, `-AWQ`).
+_PACKAGING = re.compile(r"-(instruct|fp8|tput|gguf|awq|gptq|int[48]|b?f16|i?q\d(-k)?(-[a-z0-9]{1,2})?)$")
 
 
 def catalog_key(model_id: str) -> str:

@@ -122,13 +122,16 @@ def rankings(
     by_lab: dict[str, _Tally] = defaultdict(_Tally)
     total = _Tally()
     model_info: dict[str, ModelInfo | None] = {}
+    open_weights: dict[str, bool | None] = {}
     for provider, upstream_model, n, inp, cached, out, cost, unpriced in served:
         tally = _Tally(n, int(inp), int(cached), int(out), float(cost), int(unpriced))
         model = upstream_model or UNKNOWN
         info = model_info[model] = info_of(model)
+        mine = provider in opts.self_hosted
+        weights = open_weights.setdefault(model, _open_weights(info, mine))
         by_model[model].add(tally)
         by_origin[(info.origin if info else None) or UNKNOWN].add(tally)
-        by_weights[_weights(info)].add(tally)
+        by_weights[{True: "open", False: "closed", None: UNKNOWN}[weights]].add(tally)
         by_lab[(info.lab if info else None) or UNKNOWN].add(tally)
         by_hosting["self-hosted" if provider in opts.self_hosted else "API"].add(tally)
         total.add(tally)
@@ -140,7 +143,7 @@ def rankings(
             "token_share": _share(t.tokens, total.tokens),
             "lab": info.lab if info else None,
             "origin": info.origin if info else None,
-            "open_weights": info.open_weights if info else None,
+            "open_weights": open_weights[name],
         }
         for name, t in by_model.items()
         for info in [model_info[name]]
@@ -172,10 +175,10 @@ def _memo(fn: Callable[[str], ModelInfo | None]) -> Callable[[str], ModelInfo | 
     return get
 
 
-def _weights(info: ModelInfo | None) -> str:
-    if info is None or info.open_weights is None:
-        return UNKNOWN
-    return "open" if info.open_weights else "closed"
+def _open_weights(info: ModelInfo | None, self_hosted: bool) -> bool | None:
+    """The catalog's answer; weights you serve yourself are weights you have (as policy/rules.py says)."""
+    known = info.open_weights if info else None
+    return True if known is None and self_hosted else known
 
 
 def _share(part: float, whole: float) -> float | None:
