@@ -232,3 +232,20 @@ def test_workers_stop_when_the_supervisor_that_records_their_rows_is_gone(
         time.sleep(0.05)
     assert not any(alive(p) for p in workers)
     assert gw.log().count("the supervisor's ledger is gone (") == 2  # each worker says why it stops
+
+
+def test_workers_never_hand_out_the_same_request_id(
+    fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
+    gw, _ = start_two_workers(fresh_sim, start_gateway)
+    ids: list[str] = []
+    while len(ids) < 100 and len({i[:20] for i in ids}) < 2:  # until both workers have answered
+        with client(gw) as c:  # a new connection each time
+            raw = c.chat.completions.with_raw_response.create(
+                model="kimi-k2", messages=[{"role": "user", "content": f"n{len(ids)}"}]
+            )
+            ids.append(raw.headers["x-llmswitch-request-id"])
+    assert len({i[:20] for i in ids}) == 2  # one id prefix per worker, drawn after the fork
+    assert len(set(ids)) == len(ids)
+    rows = gw.ledger(at_least=len(ids))
+    assert sorted(r["request_id"] for r in rows) == sorted(ids)

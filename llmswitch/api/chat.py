@@ -28,6 +28,16 @@ def new_request_id() -> str:
     return _ID_PREFIX + str(next(_ids))
 
 
+def _reseed_request_ids() -> None:
+    """A forked worker (`--workers N`) must not repeat its siblings' ids: a prefix of its own."""
+    global _ID_PREFIX, _ids
+    _ID_PREFIX = "req_" + os.urandom(8).hex()
+    _ids = itertools.count(1_000_000_000)
+
+
+os.register_at_fork(after_in_child=_reseed_request_ids)
+
+
 def parse_tags(raw: bytes | None) -> str | None:
     """`x-llmswitch-tags`: a JSON object, or `k=v,k2=v2` (a bare word means `word=true`). Stored as JSON."""
     if not raw:
