@@ -220,6 +220,8 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
+        if self.logging.bodies and self.storage.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("logging.bodies: prompts are logged to SQLite ledgers only, not PostgreSQL yet")
         for key in self.auth.keys:
             if key.policy is not None and key.policy not in self.policies:
                 raise ValueError(

@@ -31,6 +31,7 @@ from llmswitch.gateway import Gateway
 from llmswitch.ledger.bodies import BodyLog
 from llmswitch.ledger.forward import ForwardingLedger, ledger_pair
 from llmswitch.ledger.hub import LedgerHub
+from llmswitch.ledger.postgres import PostgresLedger, is_postgres_url
 from llmswitch.ledger.sqlite import Ledger, SQLiteLedger, open_ledger
 from llmswitch.metrics import SharedMetrics
 
@@ -113,10 +114,11 @@ async def run_gateway(
         log.info("ledger flushed; bye")
 
 
-def _open_ledger(config: Config) -> SQLiteLedger:
-    return open_ledger(
-        config.storage.url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval
-    )
+def _open_ledger(config: Config) -> SQLiteLedger | PostgresLedger:
+    url = config.storage.url
+    if is_postgres_url(url):  # replicas share it; batches are larger, as no event loop waits on them
+        return PostgresLedger(url, flush_interval=config.ledger.flush_interval)
+    return open_ledger(url, batch_rows=config.ledger.batch_rows, flush_interval=config.ledger.flush_interval)
 
 
 def _announce(config: Config, sock: socket.socket, workers: int = 1) -> None:

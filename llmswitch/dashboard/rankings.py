@@ -10,6 +10,7 @@ here on demand, the newest `category_sample` of the window.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import time
@@ -21,7 +22,8 @@ from typing import Any
 import orjson
 
 from llmswitch.catalog import Catalog, ModelInfo, default_catalog
-from llmswitch.ledger.usage import open_readonly, resolve_path, usage_report
+from llmswitch.ledger.reader import LedgerReader, read_ledger
+from llmswitch.ledger.usage import usage_report
 
 __all__ = ["RankingOptions", "rankings"]
 
@@ -76,13 +78,13 @@ class _Tally:
 _SERVED_SQL = """
 SELECT provider, upstream_model, COUNT(*), COALESCE(SUM(input_tokens), 0),
        COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(output_tokens), 0),
-       COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL)
+       COALESCE(SUM(cost_usd), 0), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)
 FROM attempts WHERE ts >= ? AND status IN ('ok', 'truncated')
 GROUP BY provider, upstream_model
 """
 
 _SERIES_SQL = """
-SELECT CAST((ts - ?) / ? AS INTEGER) AS bucket, upstream_model,
+SELECT {bucket} AS bucket, upstream_model,
        COALESCE(SUM(input_tokens), 0) + COALESCE(SUM(output_tokens), 0)
 FROM attempts WHERE ts >= ? AND status IN ('ok', 'truncated')
 GROUP BY bucket, upstream_model
@@ -108,11 +110,11 @@ def rankings(
     cat = catalog or default_catalog()
     end = time.time() if now is None else now
     start = end - opts.since_seconds
-    path = resolve_path(url)
-    with open_readonly(path) as conn:
-        served = conn.execute(_SERVED_SQL, (start,)).fetchall()
-        series_rows = conn.execute(_SERIES_SQL, (start, opts.bucket_seconds, start)).fetchall()
-        categories = _categories(conn, start, opts.category_sample)
+    with read_ledger(url) as reader:
+        served = reader.rows(_SERVED_SQL, (start,))
+        series_sql = _SERIES_SQL.replace("{bucket}", reader.floor("(ts - ?) / ?"))
+        series_rows = reader.rows(series_sql, (start, opts.bucket_seconds, start))
+        categories = _categories(reader, start, opts.category_sample)
     info_of = _memo(cat.get)
 
     by_model: dict[str, _Tally] = defaultdict(_Tally)
@@ -226,13 +228,13 @@ def _series(
     return {"start": start, "step_seconds": step, "buckets": buckets, "tokens": per}
 
 
-def _categories(conn: sqlite3.Connection, start: float, sample: int) -> dict[str, Any]:
+def _categories(reader: LedgerReader, start: float, sample: int) -> dict[str, Any]:
     from llmswitch.categories import CATEGORIES, category_of_messages
 
-    try:
-        rows = conn.execute(_BODIES_SQL, (start, sample)).fetchall()
-    except sqlite3.OperationalError:  # a ledger older than the bodies table
-        rows = []
+    rows = []
+    if not reader.postgres:  # prompts are logged to SQLite ledgers only (logging.bodies)
+        with contextlib.suppress(sqlite3.OperationalError):  # a ledger older than the bodies table
+            rows = reader.rows(_BODIES_SQL, (start, sample))
     counts = {c: [0, 0] for c in CATEGORIES}  # requests, tokens
     classified = 0
     for request, tokens in rows:

@@ -9,19 +9,28 @@ from typing import Any
 import orjson
 
 from llmswitch.ledger.bodies import read_logged
+from llmswitch.ledger.postgres import is_postgres_url, pg_migrate
 from llmswitch.ledger.schema import migrate
 from llmswitch.ledger.sqlite import sqlite_path_from_url
 
 
 def record_feedback(url: str, request_id: str, score: float, key_id: str | None, comment: str | None) -> None:
     """One feedback row (low volume: a short-lived connection, run off the event loop)."""
+    row = (request_id, time.time(), score, key_id, comment)
+    if is_postgres_url(url):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as pg:
+            pg_migrate(pg)
+            sql = "INSERT INTO feedback (request_id, ts, score, key_id, comment) VALUES (%s, %s, %s, %s, %s)"
+            pg.execute(sql, row)
+        return
     conn = sqlite3.connect(sqlite_path_from_url(url), timeout=10.0, isolation_level=None)
     try:
         migrate(conn)
         with conn:
             conn.execute(
-                "INSERT INTO feedback (request_id, ts, score, key_id, comment) VALUES (?, ?, ?, ?, ?)",
-                (request_id, time.time(), score, key_id, comment),
+                "INSERT INTO feedback (request_id, ts, score, key_id, comment) VALUES (?, ?, ?, ?, ?)", row
             )
     finally:
         conn.close()

@@ -1,4 +1,4 @@
-"""The supervisor's side of `--workers N`: one `SQLiteLedger`, fed by every worker's socket.
+"""The supervisor's side of `--workers N`: one ledger writer (SQLite or PostgreSQL), fed by each worker.
 
 Each worker gets a socket pair (`ledger_pair`) before it is forked; the hub reads the supervisor's end
 on a thread of its own, so a slow or dead worker holds up nobody else. The supervisor has no event
@@ -15,13 +15,14 @@ import socket
 import threading
 
 from llmswitch.ledger.forward import ACK, FLUSH, HEADER, ROWS
+from llmswitch.ledger.postgres import PostgresLedger
 from llmswitch.ledger.sqlite import SQLiteLedger
 
 log = logging.getLogger("llmswitch.ledger")
 
 
 class LedgerHub:
-    def __init__(self, ledger: SQLiteLedger) -> None:
+    def __init__(self, ledger: SQLiteLedger | PostgresLedger) -> None:
         self.ledger = ledger
         self._socks: set[socket.socket] = set()
         self._lock = threading.Lock()

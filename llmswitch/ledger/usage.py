@@ -1,21 +1,19 @@
 """Usage report over the ledger: "what did we spend, on what, this week?" (`llmswitch usage`).
 
-The database is opened read-only (`mode=ro`); with the writer in WAL mode, a report never blocks
-the gateway's writes and sees only committed rows.
+Read through `reader.py`: a SQLite file read-only, or the PostgreSQL ledger, with the same queries.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from llmswitch.ledger.sqlite import sqlite_path_from_url
+from llmswitch.ledger.reader import LedgerNotFound, LedgerReader, read_ledger
+
+__all__ = ["GROUPINGS", "METRICS", "LedgerNotFound", "deployment_totals", "format_table", "usage_report",
+           "usage_total"]  # fmt: skip
 
 UsageRow = dict[str, Any]
 
@@ -30,32 +28,16 @@ METRICS: tuple[str, ...] = (
     "p50_latency_ms",
 )
 
-# by -> (group expression over `attempts AS t`, extra FROM clause)
-_TAG_VALUE = (
-    "CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN 'null' ELSE j.value END"
-)
-_GROUPINGS: dict[str, tuple[str, str]] = {
-    "model": ("t.requested_model", ""),
-    "provider": ("t.provider", ""),
-    "key": ("t.key_id", ""),
-    "upstream_model": ("t.upstream_model", ""),
-    # One group per key=value of the tags object; untagged attempts (or tags that are not a JSON
-    # object) form the NULL group. The nested CASE keeps json_type() away from invalid JSON.
-    "tag": (
-        f"j.key || '=' || {_TAG_VALUE}",
-        "LEFT JOIN json_each(CASE WHEN json_valid(t.tags) THEN"
-        " CASE WHEN json_type(t.tags) = 'object' THEN t.tags END END) AS j",
-    ),
+# by -> group expression over `attempts AS t` ("tag" joins each key=value of the tags object; untagged
+# attempts, or tags that are not a JSON object, form the NULL group)
+_GROUPINGS: dict[str, str] = {
+    "model": "t.requested_model",
+    "provider": "t.provider",
+    "key": "t.key_id",
+    "upstream_model": "t.upstream_model",
+    "tag": "tag",
 }
 GROUPINGS: tuple[str, ...] = tuple(_GROUPINGS)
-
-
-class LedgerNotFound(Exception):
-    """The ledger database (or its `attempts` table) does not exist yet."""
-
-    def __init__(self, path: str, reason: str = "no ledger database") -> None:
-        self.path = path
-        super().__init__(f"{reason} at {path}: the gateway creates it when it first starts (storage.url)")
 
 
 def usage_report(path_or_url: str, *, since_seconds: float | None, by: str = "model") -> list[UsageRow]:
@@ -78,15 +60,15 @@ def usage_report(path_or_url: str, *, since_seconds: float | None, by: str = "mo
     """
     if by not in _GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
-    expr, join = _GROUPINGS[by]
-    with open_readonly(resolve_path(path_or_url)) as conn:
-        return [_row(by, r) for r in _query(conn, expr, join, since_seconds)]
+    with read_ledger(path_or_url) as reader:
+        expr, join = _grouping(reader, by)
+        return [_row(by, r) for r in _query(reader, expr, join, since_seconds)]
 
 
 def usage_total(path_or_url: str, *, since_seconds: float | None) -> UsageRow:
     """The same metrics over all attempts in the window (a request is counted once)."""
-    with open_readonly(resolve_path(path_or_url)) as conn:
-        rows = _query(conn, "NULL", "", since_seconds)
+    with read_ledger(path_or_url) as reader:
+        rows = _query(reader, "NULL", "", since_seconds)
     if not rows:
         empty: UsageRow = dict.fromkeys(METRICS[:5], 0)
         return {**empty, "cost_usd": None, "error_rate": None, "p50_latency_ms": None}
@@ -142,32 +124,25 @@ def format_cost(cost: float | None) -> str:
 # -- internals ---------------------------------------------------------------------------------
 
 
-def resolve_path(path_or_url: str) -> str:
-    return sqlite_path_from_url(path_or_url) if "://" in path_or_url else path_or_url
+def _grouping(reader: LedgerReader, by: str) -> tuple[str, str]:
+    """(group expression, extra FROM clause) for `by` in the reader's dialect."""
+    if by != "tag":
+        return _GROUPINGS[by], ""
+    # JSON true / false / null read as those words on both: SQLite's json_each gives 1 / 0 / NULL.
+    value = (
+        "COALESCE(j.value, 'null')"
+        if reader.postgres
+        else "CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN 'null'"
+        " ELSE j.value END"
+    )
+    return f"j.key || '=' || {value}", reader.tag_join("t.tags")
 
 
-@contextmanager
-def open_readonly(path: str) -> Iterator[sqlite3.Connection]:
-    if not os.path.isfile(path):
-        raise LedgerNotFound(path)
-    uri = Path(path).absolute().as_uri() + "?mode=ro"  # as_uri percent-encodes '?', '#', '%'
-    conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
-    try:
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempts'")
-        if found.fetchone() is None:
-            raise LedgerNotFound(path, "no ledger table")
-        yield conn
-    finally:
-        conn.close()
-
-
-def _query(
-    conn: sqlite3.Connection, expr: str, join: str, since_seconds: float | None
-) -> list[tuple[Any, ...]]:
+def _query(reader: LedgerReader, expr: str, join: str, since_seconds: float | None) -> list[tuple[Any, ...]]:
     where, params = "", list[float]()
     if since_seconds is not None:
         where, params = "WHERE t.ts >= ?", [time.time() - since_seconds]
-    # Groups are joined with IS so that the NULL group (no model / no tag) is kept.
+    # Groups are joined with IS NOT DISTINCT FROM so that the NULL group (no model / no tag) is kept.
     sql = f"""
     WITH a AS (
         SELECT {expr} AS grp, t.request_id, t.status, t.input_tokens, t.cached_input_tokens,
@@ -183,10 +158,11 @@ def _query(
         FROM a GROUP BY grp
     ),
     per_request AS (
-        SELECT grp, request_id, MAX(status = 'ok') AS ok FROM a GROUP BY grp, request_id
+        SELECT grp, request_id, MAX(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok
+        FROM a GROUP BY grp, request_id
     ),
     reqs AS (
-        SELECT grp, COUNT(*) AS requests, SUM(ok = 0) AS failed FROM per_request GROUP BY grp
+        SELECT grp, COUNT(*) AS requests, SUM(1 - ok) AS failed FROM per_request GROUP BY grp
     ),
     ranked AS (
         SELECT grp, latency_ms,
@@ -198,13 +174,13 @@ def _query(
         SELECT grp, AVG(latency_ms) AS p50 FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY grp
     )
     SELECT s.grp, r.requests, s.attempts, s.input_tokens, s.cached_input_tokens, s.output_tokens,
-           s.cost_usd, CAST(r.failed AS REAL) / r.requests, m.p50
+           s.cost_usd, r.failed * 1.0 / r.requests, m.p50
     FROM sums AS s
-    JOIN reqs AS r ON r.grp IS s.grp
-    LEFT JOIN medians AS m ON m.grp IS s.grp
+    JOIN reqs AS r ON r.grp IS NOT DISTINCT FROM s.grp
+    LEFT JOIN medians AS m ON m.grp IS NOT DISTINCT FROM s.grp
     ORDER BY s.cost_usd IS NULL, s.cost_usd DESC, r.requests DESC, s.grp
     """
-    return conn.execute(sql, params).fetchall()
+    return reader.rows(sql, params)
 
 
 def _row(by: str, r: tuple[Any, ...]) -> UsageRow:
@@ -234,11 +210,11 @@ def deployment_totals(
 ) -> dict[tuple[str, str], tuple[float, int]]:
     """(provider, upstream model) → (cost USD, input + output tokens) over the window's priced attempts."""
     since = time.time() - since_seconds if since_seconds is not None else 0.0
-    with open_readonly(resolve_path(path_or_url)) as conn:
-        rows = conn.execute(
+    with read_ledger(path_or_url) as reader:
+        rows = reader.rows(
             "SELECT provider, upstream_model, SUM(cost_usd),"
             " SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))"
             " FROM attempts WHERE ts >= ? AND cost_usd IS NOT NULL GROUP BY provider, upstream_model",
             (since,),
-        ).fetchall()
+        )
     return {(p, m): (float(c), int(t)) for p, m, c, t in rows if p is not None and m is not None}

@@ -175,23 +175,17 @@ class SpendTap:
 
 
 def key_limits(config: Config) -> KeyLimits:
-    """The limits of the configured keys, spend so far read from the config's SQLite ledger."""
-    from llmswitch.ledger.sqlite import sqlite_path_from_url
-
-    try:
-        path: str | None = sqlite_path_from_url(config.storage.url)
-    except ValueError:
-        path = None
-    return KeyLimits(config.auth.keys, path)
+    """The limits of the configured keys, spend so far read from the config's ledger."""
+    return KeyLimits(config.auth.keys, config.storage.url)
 
 
 def _spent_in_ledger(path: str, key_id: str, since: float) -> float:
-    from llmswitch.ledger.usage import LedgerNotFound, open_readonly
+    from llmswitch.ledger.reader import LedgerNotFound, read_ledger
 
     try:
-        with open_readonly(path) as conn:
+        with read_ledger(path) as reader:
             sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE key_id = ? AND ts >= ?"
-            row = conn.execute(sql, (key_id, since)).fetchone()
+            [(spent,)] = reader.rows(sql, (key_id, since))
     except (LedgerNotFound, sqlite3.Error):
         return 0.0
-    return float(row[0])
+    return float(spent)
