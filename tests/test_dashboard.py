@@ -106,6 +106,8 @@ def test_rankings_count_each_model_lab_origin_and_weights(gw: GatewayProcess) ->
     assert by["weights"] == pytest.approx({"open": 0.8, "closed": 0.2})
     assert by["hosting"] == pytest.approx({"API": 0.8, "self-hosted": 0.2})
     assert {p["provider"]: p["requests"] for p in data["providers"]} == {"deepseek": 3, "openai": 1, "gpu": 1}
+    [team] = data["keys"]  # all traffic came with the member key: its id, never the key itself
+    assert (team["name"], team["requests"], team["tokens"]) == ("team", 5, 6_000)
     assert sum(sum(v) for v in data["series"]["tokens"].values()) == 6_000
 
 
@@ -168,7 +170,7 @@ def test_cli_reports_the_same_figures(gw: GatewayProcess) -> None:
         capture_output=True, text=True, check=True, cwd=gw.workdir,
     )  # fmt: skip
     cli = json.loads(out.stdout)
-    for key in ("total", "models", "origins", "weights", "hosting", "categories", "savings"):
+    for key in ("total", "models", "origins", "weights", "hosting", "keys", "categories", "savings"):
         assert cli[key] == served[key], key
     text = subprocess.run(
         [sys.executable, "-m", "llmswitch", "rankings", "--config", str(gw.config_path)],

@@ -79,7 +79,12 @@ def format_text(data: dict[str, Any]) -> str:
             f"{i:>3} {m['model'][:36]:36} {(m['lab'] or '?')[:14]:14} {(m['origin'] or '?'):6} {weights:7} "
             f"{m['tokens']:>12,} {_pct(m['token_share']):>7} {m['cost_usd']:>12.6f}"
         )
-    for title, key in (("origin", "origins"), ("weights", "weights"), ("hosting", "hosting")):
+    for title, key in (
+        ("origin", "origins"),
+        ("weights", "weights"),
+        ("hosting", "hosting"),
+        ("key", "keys"),
+    ):
         shares = ", ".join(f"{r['name']} {_pct(r['token_share'])}" for r in data[key])
         lines.append(f"by {title}: {shares or '-'}")
     c = data["categories"]

@@ -49,6 +49,7 @@ def render_page(data: dict[str, Any], *, title: str = "llmswitch rankings") -> s
         _card("Open vs closed weights", _share_table(data["weights"], "weights", str)),
         _card("By lab", _share_table(data["labs"], "lab", str)),
         _card("Self-hosted vs API", _share_table(data["hosting"], "hosting", str)),
+        _card("By client key", _share_table(data["keys"], "key", str)),
         "</div>",
         _card("By task category", _categories(data["categories"])),
         _card("Providers", _providers(data["providers"])),

@@ -74,13 +74,13 @@ class _Tally:
         }
 
 
-# Served attempts (the answer the client got, whole or cut short) per provider and served model.
+# Served attempts (the answer the client got, whole or cut short) per provider, served model and key.
 _SERVED_SQL = """
-SELECT provider, upstream_model, COUNT(*), COALESCE(SUM(input_tokens), 0),
+SELECT provider, upstream_model, key_id, COUNT(*), COALESCE(SUM(input_tokens), 0),
        COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(output_tokens), 0),
        COALESCE(SUM(cost_usd), 0), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)
 FROM attempts WHERE ts >= ? AND status IN ('ok', 'truncated')
-GROUP BY provider, upstream_model
+GROUP BY provider, upstream_model, key_id
 """
 
 _SERIES_SQL = """
@@ -122,10 +122,11 @@ def rankings(
     by_weights: dict[str, _Tally] = defaultdict(_Tally)
     by_hosting: dict[str, _Tally] = defaultdict(_Tally)
     by_lab: dict[str, _Tally] = defaultdict(_Tally)
+    by_key: dict[str, _Tally] = defaultdict(_Tally)  # client key ids (names, never the keys)
     total = _Tally()
     model_info: dict[str, ModelInfo | None] = {}
     open_weights: dict[str, bool | None] = {}
-    for provider, upstream_model, n, inp, cached, out, cost, unpriced in served:
+    for provider, upstream_model, key_id, n, inp, cached, out, cost, unpriced in served:
         tally = _Tally(n, int(inp), int(cached), int(out), float(cost), int(unpriced))
         model = upstream_model or UNKNOWN
         info = model_info[model] = info_of(model)
@@ -136,6 +137,7 @@ def rankings(
         by_weights[{True: "open", False: "closed", None: UNKNOWN}[weights]].add(tally)
         by_lab[(info.lab if info else None) or UNKNOWN].add(tally)
         by_hosting["self-hosted" if provider in opts.self_hosted else "API"].add(tally)
+        by_key[key_id or "(no key)"].add(tally)
         total.add(tally)
 
     models = [
@@ -159,6 +161,7 @@ def rankings(
         "origins": _shares(by_origin, total),
         "weights": _shares(by_weights, total),
         "hosting": _shares(by_hosting, total),
+        "keys": _shares(by_key, total),
         "providers": _providers(url, opts.since_seconds),
         "categories": categories,
         "series": _series(series_rows, [m["model"] for m in models[: opts.top]], start, end, opts),
