@@ -91,8 +91,7 @@ class Gateway:
             _exchanges(),
             bodies,
         )
-        self._models_body = b""
-        self._anthropic_models_body = b""
+        self._models_bodies = (b"", b"")  # OpenAI's shape, Anthropic's
         self.started = time.time()
         self.inflight = 0  # requests being served, so shutdown can wait for them
         self.drained = asyncio.Event()
@@ -158,28 +157,30 @@ class Gateway:
 
             autos = {name: route_cfg for name, (_, route_cfg) in self.auto.items()}
             self._key_policy = key_views(cfg, self.routes, autos, _router_model)
+        self._models_bodies = self._model_lists(list(cfg.models))
+        # A key under a policy is shown the models it may use.
+        self._key_models: dict[str, tuple[bytes, bytes]] = {
+            key_id: self._model_lists([n for n in cfg.models if n in view.routes or n in view.auto])
+            for key_id, view in self._key_policy.items()
+        }
+
+    def _model_lists(self, names: list[str]) -> tuple[bytes, bytes]:
+        """`GET /v1/models` bodies: OpenAI's list shape, and Anthropic's."""
         created = int(self.started)
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
-        names = list(cfg.models)
-        self._anthropic_models_body = orjson.dumps(
-            {
-                "data": [
-                    {"type": "model", "id": n, "display_name": n, "created_at": created_at} for n in names
-                ],
-                "has_more": False,
-                "first_id": names[0] if names else None,
-                "last_id": names[-1] if names else None,
-            }
-        )
-        self._models_body = orjson.dumps(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": created, "owned_by": "llmswitch"}
-                    for name in cfg.models
-                ],
-            }
-        )
+        openai_list = {
+            "object": "list",
+            "data": [
+                {"id": n, "object": "model", "created": created, "owned_by": "llmswitch"} for n in names
+            ],
+        }
+        anthropic_list = {
+            "data": [{"type": "model", "id": n, "display_name": n, "created_at": created_at} for n in names],
+            "has_more": False,
+            "first_id": names[0] if names else None,
+            "last_id": names[-1] if names else None,
+        }
+        return orjson.dumps(openai_list), orjson.dumps(anthropic_list)
 
     def close(self) -> None:
         if self._shared_limits is not None:
@@ -205,10 +206,11 @@ class Gateway:
         elif path == b"/health":
             conn.respond(200, [], b'{"status":"ok"}')
         elif path in (b"/v1/models", b"/models"):
-            self.authenticate(req)
+            key_id = self.authenticate(req)
             # Anthropic's SDK (and the coding tools on it) send anthropic-version and expect its list shape.
             anthropic = b"anthropic-version" in req.headers
-            conn.respond(200, [], self._anthropic_models_body if anthropic else self._models_body)
+            bodies = self._key_models.get(key_id, self._models_bodies) if key_id else self._models_bodies
+            conn.respond(200, [], bodies[1] if anthropic else bodies[0])
         elif path == b"/metrics":
             conn.respond(200, [], self.export_metrics(), b"text/plain; version=0.0.4; charset=utf-8")
         elif path in (b"/dashboard", b"/dashboard.json"):

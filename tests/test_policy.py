@@ -99,6 +99,15 @@ def test_a_model_no_deployment_may_serve_is_refused_and_never_sent(
     assert served_by(gw, "open-us", "deepseek-v3") == "usopen"
 
 
+def test_models_list_shows_what_the_key_may_use(gw: GatewayProcess) -> None:
+    listed = {k: [m.id for m in client(gw, v).models.list()] for k, v in KEYS.items()}
+    assert listed["free"] == ["deepseek-v3", "gpt-4.1", "mine"]
+    assert listed["open-us"] == ["deepseek-v3"]
+    assert listed["onprem"] == ["mine"]
+    claude = anthropic.Anthropic(base_url=gw.url, api_key=KEYS["onprem"], max_retries=0)
+    assert [m.id for m in claude.models.list()] == ["mine"]
+
+
 def test_self_hosted_only(gw: GatewayProcess, fresh_sim: Simulator) -> None:
     assert served_by(gw, "onprem", "mine") == "gpu"
     message = refused(gw, fresh_sim, "onprem", "deepseek-v3")
