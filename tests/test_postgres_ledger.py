@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from llmswitch.config import ConfigError, config_from_data
+from llmswitch.pricing.compare import read_traffic
 from llmswitch.testing.simulator import Simulator
 from tests.conftest import client
 from tests.harness import GatewayProcess, provider, request
@@ -88,6 +89,10 @@ def test_every_attempt_lands_in_postgres_and_reports_read_it(
     total = json.loads(out.stdout)["total"]
     assert (total["requests"], total["input_tokens"], total["output_tokens"]) == (5, 5_000, 1_000)
     assert total["cost_usd"] == pytest.approx(5 * 0.0036)
+
+    traffic = read_traffic(pg.url, since_seconds=3600)  # what `llmswitch prices --from-ledger` reads
+    assert (traffic.requests, traffic.input_tokens, traffic.output_tokens) == (5, 5_000, 1_000)
+    assert traffic.actual_cost_usd == pytest.approx(5 * 0.0036)
 
     status, _, body = request("GET", f"{gw.url}/dashboard.json?since=1d")
     assert status == 200

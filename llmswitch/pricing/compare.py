@@ -11,13 +11,10 @@ its effective $/Mtok, and is then costed, ranked and filtered like an API.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import sqlite3
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from llmswitch.pricing import _genai
@@ -345,24 +342,12 @@ def read_traffic(path_or_url: str, *, since_seconds: float | None, now: float | 
     `truncated` attempt): that is the traffic another model would have had to answer. Requests that
     no attempt served are left out; the actual cost sums every attempt, as billed.
     """
-    from llmswitch.ledger import LedgerNotFound, sqlite_path_from_url
+    from llmswitch.ledger.reader import read_ledger
 
-    path = sqlite_path_from_url(path_or_url) if "://" in path_or_url else path_or_url
-    if not os.path.isfile(path):
-        raise LedgerNotFound(path)
     since = -1e300 if since_seconds is None else (time.time() if now is None else now) - since_seconds
-    uri = Path(path).absolute().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
-    try:
-        if (
-            conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='attempts'").fetchone()
-            is None
-        ):
-            raise LedgerNotFound(path, "no ledger table")
-        bucket_rows = conn.execute(_SERVED_SQL, (since, since)).fetchall()
-        actual = conn.execute("SELECT SUM(cost_usd) FROM attempts WHERE ts >= ?", (since,)).fetchone()[0]
-    finally:
-        conn.close()
+    with read_ledger(path_or_url) as reader:
+        bucket_rows = reader.rows(_SERVED_SQL, (since, since))
+        [(actual,)] = reader.rows("SELECT SUM(cost_usd) FROM attempts WHERE ts >= ?", (since,))
     buckets = tuple(TrafficBucket(*(int(v) for v in r)) for r in bucket_rows)
     return Traffic(
         since_seconds=since_seconds,
