@@ -141,6 +141,10 @@ def build_parser(full: bool = True) -> argparse.ArgumentParser:
     from llmswitch.dashboard.cli import register as register_rankings
 
     register_rankings(sub)
+
+    from llmswitch.policy.keys_cli import register as register_keys
+
+    register_keys(sub)
     return p
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,3 +100,23 @@ def test_spend_resets_when_a_new_period_begins() -> None:
         limits.admit("k", now=day1 + 60)
     limits.admit("k", now=day1 + 3_600)  # past midnight UTC
     assert limits.spent("k") == 0.0
+
+
+def test_keys_new_prints_a_key_the_gateway_accepts_from_its_digest(
+    fresh_sim: Simulator, start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "llmswitch", "keys", "new", "--id", "ops", "--admin", "--rpm", "5", "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    made = json.loads(out)
+    assert made["key"].startswith("sk-llms-") and made["key"] not in json.dumps(made["entry"])
+    assert made["entry"]["admin"] is True and made["entry"]["rpm"] == 5
+    cfg = config(fresh_sim, tmp_path / "ledger.db")
+    cfg["auth"] = {"keys": [made["entry"]]}
+    gw = start_gateway(cfg)
+    fresh_sim.enqueue("gpt-4.1", {"usage": USAGE})
+    assert client(gw, made["key"]).chat.completions.create(model="gpt-4.1", messages=HI).choices
+    with pytest.raises(openai.AuthenticationError):
+        client(gw, made["key"] + "x").chat.completions.create(model="gpt-4.1", messages=HI)
+    assert made["key"] not in gw.log() and made["key"] not in (gw.workdir / "llmswitch.yaml").read_text()
