@@ -67,7 +67,7 @@ class SharedLimits:
     def sync(self) -> None:
         """Push this process's counts since the last sync; take everyone's totals back."""
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=True)  # MULTI/EXEC: all of a sync applies, or none
         budgets = []
         for key_id, b in self.limits.budget_states.items():
             start, spent = b.start, b.spent  # read once: the event loop keeps counting meanwhile
