@@ -286,3 +286,21 @@ def test_deployment_clamps_max_tokens(fresh_sim: Simulator, start_gateway: Gatew
         model="deepseek-v3", max_tokens=100, messages=[{"role": "user", "content": "y"}]
     )
     assert [r["body"]["max_tokens"] for r in fresh_sim.requests()] == [8192, 100]
+
+
+def test_an_upstreams_model_name_cannot_inject_headers(gw: GatewayProcess, fresh_sim: Simulator) -> None:
+    evil = "deepseek-chat\r\nset-cookie: session=stolen\x00é"
+    fresh_sim.enqueue("deepseek-chat", {"model": evil}, {"model": evil})
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model="deepseek-v3", messages=[{"role": "user", "content": "x"}]
+    )
+    assert raw.parse().choices
+    assert "set-cookie" not in raw.headers
+    assert raw.headers["x-llmswitch-model"] == "deepseek-chat??set-cookie: session=stolen??"
+    with client(gw).chat.completions.with_streaming_response.create(
+        model="deepseek-v3", stream=True, messages=[{"role": "user", "content": "x"}]
+    ) as resp:
+        list(resp.parse())
+        assert "set-cookie" not in resp.headers
+    [row] = gw.rows_for(raw.headers["x-llmswitch-request-id"])
+    assert row["upstream_model"] == evil  # the ledger keeps what the upstream said

@@ -463,7 +463,10 @@ class Executor:
         headers = [
             ("x-llmswitch-request-id", call.request_id),
             ("x-llmswitch-provider", dep.provider),
-            ("x-llmswitch-model", served),
+            (
+                "x-llmswitch-model",
+                served if served.isascii() and served.isprintable() else _printable(served),
+            ),
             ("x-llmswitch-attempts", str(call.attempts)),
         ]
         if not call.stream:
@@ -475,6 +478,11 @@ class Executor:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
+
+
+def _printable(text: str) -> str:
+    """A header value from an upstream's words: no CR/LF (no header of its own), nothing but ASCII."""
+    return "".join(c if c.isascii() and c.isprintable() else "?" for c in text)
 
 
 def _waits(dep: Deployment, plan: list[Deployment], now: float) -> bool:
