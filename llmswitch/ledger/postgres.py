@@ -17,7 +17,7 @@ from collections import deque
 from typing import Any
 
 from llmswitch.ledger.record import AttemptRecord
-from llmswitch.ledger.rows import Row, values_of
+from llmswitch.ledger.rows import FlushMarker, Row, values_of
 from llmswitch.ledger.schema import APPEND_ONLY_MESSAGE, ATTEMPT_COLUMNS
 
 __all__ = ["PG_MIGRATIONS", "PostgresLedger", "is_postgres_url", "pg_migrate"]
@@ -84,13 +84,6 @@ def pg_migrate(conn: Any) -> list[int]:
     return applied
 
 
-class _FlushMarker:
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
 class PostgresLedger:
     def __init__(
         self, url: str, *, batch_rows: int = 1_000, flush_interval: float = 0.2, max_pending: int = 100_000
@@ -99,8 +92,8 @@ class PostgresLedger:
         self._batch_rows = batch_rows
         self._flush_interval = flush_interval
         self._max_pending = max_pending
-        self._queue: deque[AttemptRecord | Row | _FlushMarker] = deque()
-        self._inflight: list[AttemptRecord | Row | _FlushMarker] = []
+        self._queue: deque[AttemptRecord | Row | FlushMarker] = deque()
+        self._inflight: list[AttemptRecord | Row | FlushMarker] = []
         self._wake = threading.Event()
         self._writing = threading.Lock()  # held while a batch is written; pause_writes() takes it
         self._stopping = False
@@ -130,7 +123,7 @@ class PostgresLedger:
         self._writer.start()
 
     def flush(self, timeout: float | None = None) -> None:
-        marker = _FlushMarker()
+        marker = FlushMarker()
         self._queue.append(marker)
         self._wake.set()
         if not marker.done.wait(timeout):
@@ -180,7 +173,7 @@ class PostgresLedger:
                     return True
                 self._inflight = [q.popleft() for _ in range(n)]
             batch = self._inflight
-            rows = [_pg_row(item) for item in batch if not isinstance(item, _FlushMarker)]
+            rows = [_pg_row(item) for item in batch if not isinstance(item, FlushMarker)]
             try:
                 if rows:
                     self._copy(rows)
@@ -192,7 +185,7 @@ class PostgresLedger:
             self.rows_written += len(rows)
             self._inflight = []
             for item in batch:
-                if isinstance(item, _FlushMarker):
+                if isinstance(item, FlushMarker):
                     item.done.set()
 
     def _copy(self, rows: list[tuple[Any, ...]]) -> None:
@@ -214,7 +207,7 @@ class PostgresLedger:
         q = self._queue
         for _ in range(len(q) - self._max_pending):
             item = q.popleft()
-            if isinstance(item, _FlushMarker):
+            if isinstance(item, FlushMarker):
                 q.append(item)
                 continue
             self.rows_dropped += 1

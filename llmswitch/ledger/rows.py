@@ -1,4 +1,4 @@
-"""A ledger row as values: what the SQLite writer binds and what a `--workers N` worker sends.
+"""A ledger row as values: what the writers bind and what a `--workers N` worker sends.
 
 A row is a record's column values in `ATTEMPT_COLUMNS` order. The writer takes records (from the event
 loop) or rows (from workers, through `ledger/hub.py`) alike.
@@ -7,6 +7,7 @@ loop) or rows (from workers, through `ledger/hub.py`) alike.
 from __future__ import annotations
 
 import json
+import threading
 from operator import attrgetter
 from typing import Any
 
@@ -14,6 +15,17 @@ from llmswitch.ledger.record import AttemptRecord
 from llmswitch.ledger.schema import ATTEMPT_COLUMNS
 
 Row = tuple[Any, ...]
+
+
+class FlushMarker:
+    """Queued by a writer's flush(); the writer sets `done` once every row queued before it is committed."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
 row_values = attrgetter(*ATTEMPT_COLUMNS)  # record -> tuple in column order, in C
 
 

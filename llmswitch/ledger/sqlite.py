@@ -19,7 +19,7 @@ from itertools import chain
 from typing import Protocol
 
 from llmswitch.ledger.record import AttemptRecord
-from llmswitch.ledger.rows import Row, coerced, row_id, values_of
+from llmswitch.ledger.rows import FlushMarker, Row, coerced, row_id, values_of
 from llmswitch.ledger.schema import ATTEMPT_COLUMNS, migrate
 
 log = logging.getLogger("llmswitch.ledger")
@@ -76,16 +76,7 @@ class Ledger(Protocol):
     def pending(self) -> int: ...
 
 
-class _FlushMarker:
-    """Queued by flush(); the writer sets `done` once every row queued before it is committed."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-_Item = AttemptRecord | Row | _FlushMarker
+_Item = AttemptRecord | Row | FlushMarker
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -208,7 +199,7 @@ class SQLiteLedger:
             if self.pending:
                 raise RuntimeError("ledger writer is not running; rows cannot be flushed")
             return
-        marker = _FlushMarker()
+        marker = FlushMarker()
         self._queue.append(marker)
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -312,7 +303,7 @@ class SQLiteLedger:
                 popleft = q.popleft
                 self._inflight = [popleft() for _ in range(n)]
             batch = self._inflight
-            records = [item for item in batch if not isinstance(item, _FlushMarker)]
+            records = [item for item in batch if not isinstance(item, FlushMarker)]
             try:
                 if records:
                     self._write(conn, records)
@@ -327,7 +318,7 @@ class SQLiteLedger:
             self._inflight = []
             self._on_success()
             for item in batch:
-                if isinstance(item, _FlushMarker):
+                if isinstance(item, FlushMarker):
                     item.done.set()
             self._warn_if_backlogged()
 
@@ -374,8 +365,8 @@ class SQLiteLedger:
         Returns False (rows left in flight) if a transient error interrupts.
         """
         log.error("ledger batch rejected (%s: %s); writing its rows one by one", type(exc).__name__, exc)
-        records = [item for item in batch if not isinstance(item, _FlushMarker)]
-        markers = [item for item in batch if isinstance(item, _FlushMarker)]
+        records = [item for item in batch if not isinstance(item, FlushMarker)]
+        markers = [item for item in batch if isinstance(item, FlushMarker)]
         for i, record in enumerate(records):
             try:
                 try:
