@@ -164,3 +164,18 @@ def test_a_budget_is_read_back_from_postgres_after_a_restart(
 def test_prompt_logging_needs_a_sqlite_ledger() -> None:
     with pytest.raises(ConfigError, match=r"logging\.bodies: prompts are logged to SQLite ledgers only"):
         config_from_data({"storage": {"url": "postgresql://u@h/db"}, "logging": {"bodies": True}})
+
+
+def test_a_row_postgres_cannot_hold_is_written_coerced_and_blocks_no_other(
+    pg: PostgresServer, fresh_sim: Simulator, start_gateway: GatewayFactory
+) -> None:
+    gw = start_gateway(config(fresh_sim, pg.url))
+    # an upstream naming itself with a NUL character, which PostgreSQL text cannot store
+    fresh_sim.enqueue(
+        "gpt-4.1", {"usage": USAGE, "model": "gpt-4.1\x00evil"}, {"usage": USAGE}, {"usage": USAGE}
+    )
+    for _ in range(3):
+        client(gw).chat.completions.create(model="gpt-4.1", messages=HI)
+    rows = pg_rows(pg.url, 3)
+    assert [r["upstream_model"] for r in rows] == ["gpt-4.1\ufffdevil", "gpt-4.1", "gpt-4.1"]
+    assert "ledger batch rejected" in gw.log() and "dropped an unwritable row" not in gw.log()

@@ -17,7 +17,7 @@ from collections import deque
 from typing import Any
 
 from llmswitch.ledger.record import AttemptRecord
-from llmswitch.ledger.rows import FlushMarker, Row, values_of
+from llmswitch.ledger.rows import FlushMarker, Row, coerced, row_id, values_of
 from llmswitch.ledger.schema import APPEND_ONLY_MESSAGE, ATTEMPT_COLUMNS
 
 __all__ = ["PG_MIGRATIONS", "PostgresLedger", "is_postgres_url", "pg_migrate"]
@@ -173,20 +173,53 @@ class PostgresLedger:
                     return True
                 self._inflight = [q.popleft() for _ in range(n)]
             batch = self._inflight
-            rows = [_pg_row(item) for item in batch if not isinstance(item, FlushMarker)]
+            rows = [_pg_row(values_of(item)) for item in batch if not isinstance(item, FlushMarker)]
             try:
                 if rows:
                     self._copy(rows)
+            except _data_errors() as e:  # the batch's contents, not the database: find the bad rows
+                log.error("ledger batch rejected (%s: %s); writing its rows one by one", type(e).__name__, e)
+                if not self._write_one_by_one():
+                    return False
+                continue
             except Exception as e:  # connection lost, server restarting: keep the batch, retry later
-                self.write_failures += 1
-                log.warning("ledger write to PostgreSQL failed (%s); %d rows kept for retry", e, self.pending)
-                self._reset_connection()
+                self._on_transient_failure(e)
                 return False
             self.rows_written += len(rows)
             self._inflight = []
             for item in batch:
                 if isinstance(item, FlushMarker):
                     item.done.set()
+
+    def _write_one_by_one(self) -> bool:
+        """Each row of the batch alone; a rejected one again with its values coerced (NUL characters
+        replaced: PostgreSQL text cannot hold them), and dropped, named in the log, only if that fails
+        too. Written rows leave the batch as they go, so a transient error (False) repeats none."""
+        batch = self._inflight
+        errors = _data_errors()
+        while batch:
+            item = batch[0]
+            if isinstance(item, FlushMarker):
+                item.done.set()  # every row queued before it is written or dropped
+            else:
+                values = values_of(item)
+                try:
+                    try:
+                        self._copy([_pg_row(values)])
+                    except errors:
+                        self._copy([_pg_row(_pg_safe(values))])
+                    self.rows_written += 1
+                except errors as e:
+                    self.rows_dropped += 1
+                    log.error(
+                        "ledger dropped an unwritable row (request_id=%r attempt=%r): %s: %s",
+                        row_id(item, "request_id"), row_id(item, "attempt"), type(e).__name__, e,
+                    )  # fmt: skip
+                except Exception as e:
+                    self._on_transient_failure(e)
+                    return False
+            batch.pop(0)
+        return True
 
     def _copy(self, rows: list[tuple[Any, ...]]) -> None:
         if self._conn is None or self._conn.closed:
@@ -196,7 +229,10 @@ class PostgresLedger:
             for row in rows:
                 copy.write_row(row)
 
-    def _reset_connection(self) -> None:
+    def _on_transient_failure(self, e: Exception) -> None:
+        """The batch stays in flight; the connection is dropped (the next write makes a new one)."""
+        self.write_failures += 1
+        log.warning("ledger write to PostgreSQL failed (%s); %d rows kept for retry", e, self.pending)
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # already broken
@@ -217,8 +253,19 @@ class PostgresLedger:
                 )
 
 
-def _pg_row(item: AttemptRecord | Row) -> tuple[Any, ...]:
-    values = values_of(item)
+def _data_errors() -> tuple[type[BaseException], ...]:
+    """Errors a row's values cause (psycopg's client-side dumping, or the server refusing them)."""
+    import psycopg
+
+    return (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, TypeError, ValueError)
+
+
+def _pg_safe(values: Row) -> Row:
+    """`coerced` values, with NUL characters (which PostgreSQL text cannot hold) as U+FFFD."""
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in coerced(values))
+
+
+def _pg_row(values: Row) -> tuple[Any, ...]:
     streamed = values[_STREAMED]
     if isinstance(streamed, bool):  # an INTEGER column, 0/1 as in SQLite
         values = (*values[:_STREAMED], int(streamed), *values[_STREAMED + 1 :])
