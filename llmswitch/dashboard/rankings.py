@@ -23,7 +23,7 @@ import orjson
 
 from llmswitch.catalog import Catalog, ModelInfo, default_catalog
 from llmswitch.ledger.reader import LedgerReader, read_ledger
-from llmswitch.ledger.usage import usage_report
+from llmswitch.ledger.usage import report
 
 __all__ = ["RankingOptions", "rankings"]
 
@@ -115,6 +115,7 @@ def rankings(
         series_sql = _SERIES_SQL.replace("{bucket}", reader.floor("(ts - ?) / ?"))
         series_rows = reader.rows(series_sql, (start, opts.bucket_seconds, start))
         categories = _categories(reader, start, opts.category_sample)
+        providers = _providers(reader, opts.since_seconds)
     info_of = _memo(cat.get)
 
     by_model: dict[str, _Tally] = defaultdict(_Tally)
@@ -162,7 +163,7 @@ def rankings(
         "weights": _shares(by_weights, total),
         "hosting": _shares(by_hosting, total),
         "keys": _shares(by_key, total),
-        "providers": _providers(url, opts.since_seconds),
+        "providers": providers,
         "categories": categories,
         "series": _series(series_rows, [m["model"] for m in models[: opts.top]], start, end, opts),
         "savings": _savings(total, opts.baseline, cat),
@@ -199,7 +200,7 @@ def _shares(groups: dict[str, _Tally], total: _Tally) -> list[dict[str, Any]]:
     return rows
 
 
-def _providers(url: str, since_seconds: float) -> list[dict[str, Any]]:
+def _providers(reader: LedgerReader, since_seconds: float) -> list[dict[str, Any]]:
     """Requests, error rate and median latency per provider (every attempt, failed ones included)."""
     return [
         {
@@ -210,7 +211,7 @@ def _providers(url: str, since_seconds: float) -> list[dict[str, Any]]:
             "p50_latency_ms": r["p50_latency_ms"],
             "cost_usd": r["cost_usd"],
         }
-        for r in usage_report(url, since_seconds=since_seconds, by="provider")
+        for r in report(reader, since_seconds=since_seconds, by="provider")
     ]
 
 

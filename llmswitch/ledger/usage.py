@@ -12,8 +12,8 @@ from typing import Any
 
 from llmswitch.ledger.reader import LedgerNotFound, LedgerReader, read_ledger
 
-__all__ = ["GROUPINGS", "METRICS", "LedgerNotFound", "deployment_totals", "format_table", "usage_report",
-           "usage_total"]  # fmt: skip
+__all__ = ["GROUPINGS", "METRICS", "LedgerNotFound", "deployment_totals", "format_table", "report",
+           "usage_report", "usage_total"]  # fmt: skip
 
 UsageRow = dict[str, Any]
 
@@ -58,11 +58,16 @@ def usage_report(path_or_url: str, *, since_seconds: float | None, by: str = "mo
     Tag groups overlap (an attempt with two tags counts in both), so use `usage_total` for totals.
     `since_seconds`: only attempts that started in the last N seconds; None for all time.
     """
+    with read_ledger(path_or_url) as reader:
+        return report(reader, since_seconds=since_seconds, by=by)
+
+
+def report(reader: LedgerReader, *, since_seconds: float | None, by: str) -> list[UsageRow]:
+    """`usage_report` on a ledger already open (the dashboard reads several figures on one connection)."""
     if by not in _GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
-    with read_ledger(path_or_url) as reader:
-        expr, join = _grouping(reader, by)
-        return [_row(by, r) for r in _query(reader, expr, join, since_seconds)]
+    expr, join = _grouping(reader, by)
+    return [_row(by, r) for r in _query(reader, expr, join, since_seconds)]
 
 
 def usage_total(path_or_url: str, *, since_seconds: float | None) -> UsageRow:
