@@ -87,10 +87,12 @@ class KeyLimits:
         now = time.time() if now is None else now
         self._budgets = {k.id: _Budget(k.budget.usd, k.budget.period) for k in keys if k.budget is not None}
         self._rates = {k.id: _Rate(k.rpm) for k in keys if k.rpm is not None}
-        for key_id, budget in self._budgets.items():
+        for budget in self._budgets.values():
             budget.start = period_start(budget.period, now)
-            budget.seed = _spent_in_ledger(ledger_path, key_id, budget.start) if ledger_path else 0.0
-            budget.spent = budget.seed
+        starts = {key_id: budget.start for key_id, budget in self._budgets.items()}
+        seeds = _spent_in_ledger(ledger_path, starts) if ledger_path and starts else {}
+        for key_id, budget in self._budgets.items():
+            budget.seed = budget.spent = seeds.get(key_id, 0.0)
 
     @property
     def budgets(self) -> bool:
@@ -179,13 +181,15 @@ def key_limits(config: Config) -> KeyLimits:
     return KeyLimits(config.auth.keys, config.storage.url)
 
 
-def _spent_in_ledger(path: str, key_id: str, since: float) -> float:
+def _spent_in_ledger(path: str, starts: dict[str, float]) -> dict[str, float]:
+    """Each key's cost since its period's start, on one connection; {} if there is no ledger yet."""
     from llmswitch.ledger.reader import LedgerNotFound, read_ledger
 
+    sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE key_id = ? AND ts >= ?"
     try:
         with read_ledger(path) as reader:
-            sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts WHERE key_id = ? AND ts >= ?"
-            [(spent,)] = reader.rows(sql, (key_id, since))
+            return {
+                key_id: float(reader.rows(sql, (key_id, start))[0][0]) for key_id, start in starts.items()
+            }
     except (LedgerNotFound, sqlite3.Error):
-        return 0.0
-    return float(spent)
+        return {}
