@@ -28,16 +28,15 @@ METRICS: tuple[str, ...] = (
     "p50_latency_ms",
 )
 
-# by -> group expression over `attempts AS t` ("tag" joins each key=value of the tags object; untagged
-# attempts, or tags that are not a JSON object, form the NULL group)
-_GROUPINGS: dict[str, str] = {
+# by -> column over `attempts AS t`; "tag" instead joins each key=value of the tags object (untagged
+# attempts, or tags that are not a JSON object, form the NULL group): see _grouping()
+_COLUMNS: dict[str, str] = {
     "model": "t.requested_model",
     "provider": "t.provider",
     "key": "t.key_id",
     "upstream_model": "t.upstream_model",
-    "tag": "tag",
 }
-GROUPINGS: tuple[str, ...] = tuple(_GROUPINGS)
+GROUPINGS: tuple[str, ...] = (*_COLUMNS, "tag")
 
 
 def usage_report(path_or_url: str, *, since_seconds: float | None, by: str = "model") -> list[UsageRow]:
@@ -64,7 +63,7 @@ def usage_report(path_or_url: str, *, since_seconds: float | None, by: str = "mo
 
 def report(reader: LedgerReader, *, since_seconds: float | None, by: str) -> list[UsageRow]:
     """`usage_report` on a ledger already open (the dashboard reads several figures on one connection)."""
-    if by not in _GROUPINGS:
+    if by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
     expr, join = _grouping(reader, by)
     return [_row(by, r) for r in _query(reader, expr, join, since_seconds)]
@@ -132,7 +131,7 @@ def format_cost(cost: float | None) -> str:
 def _grouping(reader: LedgerReader, by: str) -> tuple[str, str]:
     """(group expression, extra FROM clause) for `by` in the reader's dialect."""
     if by != "tag":
-        return _GROUPINGS[by], ""
+        return _COLUMNS[by], ""
     # JSON true / false / null read as those words on both: SQLite's json_each gives 1 / 0 / NULL.
     value = (
         "COALESCE(j.value, 'null')"
