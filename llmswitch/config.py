@@ -156,6 +156,11 @@ class AuthConfig(_Strict):
     keys: list[ClientKey] = Field(default_factory=list)
 
 
+def is_postgres_url(url: str) -> bool:
+    """A `storage.url` naming a PostgreSQL ledger (otherwise it is SQLite's)."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 class StorageConfig(_Strict):
     url: str = "sqlite:///llmswitch.db"
     redis_url: str | None = None
@@ -220,7 +225,7 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Config:
-        if self.logging.bodies and self.storage.url.startswith(("postgresql://", "postgres://")):
+        if self.logging.bodies and is_postgres_url(self.storage.url):
             raise ValueError("logging.bodies: prompts are logged to SQLite ledgers only, not PostgreSQL yet")
         for key in self.auth.keys:
             if key.policy is not None and key.policy not in self.policies:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Any
 
+from llmswitch.config import is_postgres_url
 from llmswitch.ledger.record import AttemptRecord
 from llmswitch.ledger.rows import FlushMarker, Row, coerced, row_id, values_of
 from llmswitch.ledger.schema import APPEND_ONLY_MESSAGE, ATTEMPT_COLUMNS
@@ -54,10 +55,6 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 )
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
-
-
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
 
 
 def pg_migrate(conn: Any) -> list[int]:
