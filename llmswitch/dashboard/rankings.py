@@ -24,6 +24,7 @@ import orjson
 from llmswitch.catalog import Catalog, ModelInfo, default_catalog
 from llmswitch.ledger.reader import LedgerReader, read_ledger
 from llmswitch.ledger.usage import report
+from llmswitch.policy.rules import weights_open
 
 __all__ = ["RankingOptions", "rankings"]
 
@@ -132,7 +133,7 @@ def rankings(
         model = upstream_model or UNKNOWN
         info = model_info[model] = info_of(model)
         mine = provider in opts.self_hosted
-        weights = open_weights.setdefault(model, _open_weights(info, mine))
+        weights = open_weights.setdefault(model, weights_open(info.open_weights if info else None, mine))
         by_model[model].add(tally)
         by_origin[(info.origin if info else None) or UNKNOWN].add(tally)
         by_weights[{True: "open", False: "closed", None: UNKNOWN}[weights]].add(tally)
@@ -179,12 +180,6 @@ def _memo(fn: Callable[[str], ModelInfo | None]) -> Callable[[str], ModelInfo | 
         return seen[model]
 
     return get
-
-
-def _open_weights(info: ModelInfo | None, self_hosted: bool) -> bool | None:
-    """The catalog's answer; weights you serve yourself are weights you have (as policy/rules.py says)."""
-    known = info.open_weights if info else None
-    return True if known is None and self_hosted else known
 
 
 def _share(part: float, whole: float) -> float | None:

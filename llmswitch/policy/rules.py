@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from llmswitch.routing.auto import RouterModel, Strategy
     from llmswitch.routing.auto.config import AutoRouteConfig
 
-__all__ = ["Facts", "PolicyView", "build_views", "key_views", "refusal", "self_hosted_providers"]
+__all__ = [
+    "Facts",
+    "PolicyView",
+    "build_views",
+    "key_views",
+    "refusal",
+    "self_hosted_providers",
+    "weights_open",
+]
 
 log = logging.getLogger("llmswitch")
 
@@ -51,6 +59,11 @@ def self_hosted_providers(config: Config) -> frozenset[str]:
     for model in config.models.values():
         own.update(d.provider for d in model.deployments if d.self_hosted is not None)
     return frozenset(own)
+
+
+def weights_open(known: bool | None, self_hosted: bool) -> bool | None:
+    """The catalog's answer (None: unknown); weights you serve yourself are weights you have."""
+    return True if known is None and self_hosted else known
 
 
 def refusal(policy: PolicyConfig, f: Facts) -> str | None:
@@ -106,11 +119,9 @@ def build_views(
     def facts_of(d: Deployment) -> Facts:
         if id(d) not in facts:
             mine = d.provider in own_hardware
-            known = open_weights(d.upstream_model)
             facts[id(d)] = Facts(
                 region=d.region,
-                # weights you serve yourself are weights you have
-                open_weights=True if known is None and mine else known,
+                open_weights=weights_open(open_weights(d.upstream_model), mine),
                 self_hosted=mine,
                 rates=d.pricer.rates(now),
             )
